@@ -1,0 +1,49 @@
+# The workbook's commands; the README explains each. Run `make help` for the list.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Data: an explicit FASHION_MNIST_ROOT wins, then ../shared/data where it exists, then ./data.
+FASHION_MNIST_ROOT ?= $(if $(wildcard ../shared/data/FashionMNIST/raw),$(abspath ../shared/data),$(CURDIR)/data)
+export FASHION_MNIST_ROOT
+COURSE := $(sort $(wildcard notebooks/*.ipynb))
+
+.PHONY: help env run test lab doctor bench exercises grade clean
+
+help:  ## list the commands
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+env: $(VENV)/.installed  ## create the virtual environment (.venv) with the pinned packages
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m utils.doctor --quiet
+	touch $@
+
+run: env  ## execute every course notebook headless into build/ (notebooks and HTML)
+	@$(PY) -m utils.data
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --output-dir build/notebooks $(COURSE)
+	$(VENV)/bin/jupyter nbconvert --to html --output-dir build/html build/notebooks/*.ipynb
+	@echo "Executed notebooks: build/notebooks/  HTML: build/html/"
+
+test: env  ## all tests: unit tests and nbval, on the real data only
+	FASHION_MNIST_STRICT=1 $(PY) -m pytest
+
+lab: env  ## open JupyterLab on the course
+	$(VENV)/bin/jupyter lab notebooks/01_softmax_regression.ipynb
+
+doctor: env  ## versions, torch/torchvision match, device, data
+	$(PY) -m utils.doctor
+
+bench: env  ## the performance comparison in benchmarks/ (not part of `make test`)
+	$(PY) -m benchmarks.bench
+
+exercises: env  ## regenerate exercises/ from solutions/
+	$(PY) -m utils.assignments generate
+
+grade: env  ## grade a submission: make grade NB=path/to/submitted.ipynb
+	$(PY) -m utils.assignments grade $(NB)
+
+clean:  ## remove the environment and build outputs (not the data)
+	rm -rf $(VENV) build

@@ -1,0 +1,167 @@
+"""Training helpers: accuracy, evaluation, one epoch, the training loop, device choice."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Union
+
+import torch
+from torch import nn
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+Updater = Union[torch.optim.Optimizer, Callable[[int], None]]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became nan or inf."""
+
+
+def get_device() -> torch.device:
+    """The fastest device here: cuda, then mps, then cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def check_logits_and_labels(y_hat: torch.Tensor, y: torch.Tensor) -> None:
+    """Raise ``ValueError`` when logits (B, C) and labels (B,) do not fit together."""
+    if y_hat.dim() != 2:
+        raise ValueError(f"Expected logits or probabilities of shape (batch, classes), got {tuple(y_hat.shape)}.")
+    if y.dim() != 1 or y.shape[0] != y_hat.shape[0]:
+        raise ValueError(
+            f"Batch sizes differ: {y_hat.shape[0]} rows of outputs but labels of shape {tuple(y.shape)}; "
+            f"labels must be a 1-D tensor with one class index per row."
+        )
+    if y.dtype.is_floating_point:
+        raise ValueError(f"Labels must be integer class indices, got dtype {y.dtype}.")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= y_hat.shape[1]):
+        raise ValueError(
+            f"Labels must lie in 0..{y_hat.shape[1] - 1} for {y_hat.shape[1]} outputs, but range from "
+            f"{int(y.min())} to {int(y.max())}. Does the last layer have one output per class?"
+        )
+
+
+def correct_predictions(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Number of rows whose largest output is the true class (a 0-d tensor, no sync)."""
+    return (y_hat.argmax(dim=1) == y).sum()
+
+
+def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows of ``y_hat`` (B, C) whose argmax equals the label in ``y`` (B,)."""
+    check_logits_and_labels(y_hat, y)
+    return float(correct_predictions(y_hat, y)) / max(len(y), 1)
+
+
+def evaluate_accuracy(net: Callable[[torch.Tensor], torch.Tensor], data_iter: Batches) -> float:
+    """Accuracy of ``net`` over every batch of ``data_iter``, without gradients."""
+    if isinstance(net, nn.Module):
+        net.eval()
+    correct, total = 0, 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            y_hat = net(X)
+            check_logits_and_labels(y_hat, y)
+            correct = correct + correct_predictions(y_hat, y)
+            total += len(y)
+    return float(correct) / max(total, 1)
+
+
+def predict(net: Callable[[torch.Tensor], torch.Tensor], data_iter: Batches) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(predicted, true)`` class indices for every example of ``data_iter``, on the CPU."""
+    if isinstance(net, nn.Module):
+        net.eval()
+    predicted, true = [], []
+    with torch.no_grad():
+        for X, y in data_iter:
+            predicted.append(net(X).argmax(dim=1).cpu())
+            true.append(y.cpu())
+    return torch.cat(predicted), torch.cat(true)
+
+
+def confusion_matrix(predicted: torch.Tensor, true: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts ``C[i, j]`` of examples of true class ``i`` predicted as class ``j``."""
+    index = true.long() * num_classes + predicted.long()
+    return torch.bincount(index, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def _step(l: torch.Tensor, updater: Updater, batch_size: int) -> None:
+    """Backpropagate the batch loss and update the parameters."""
+    if isinstance(updater, torch.optim.Optimizer):
+        updater.zero_grad()
+        l.mean().backward()
+        updater.step()
+    else:  # hand-written updater(batch_size) that divides the summed gradient by batch_size
+        (l.mean() * batch_size if l.dim() == 0 else l.sum()).backward()
+        updater(batch_size)
+
+
+def train_epoch(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches,
+                loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                updater: Updater) -> tuple[float, float]:
+    """One pass over ``train_iter``; returns (mean training loss, training accuracy).
+
+    ``loss`` may return one value per example (``reduction='none'``) or their mean.
+    """
+    if isinstance(net, nn.Module):
+        net.train()
+    loss_sum, correct, total = 0.0, 0, 0
+    for X, y in train_iter:
+        y_hat = net(X)
+        check_logits_and_labels(y_hat, y)
+        l = loss(y_hat, y)
+        _step(l, updater, len(y))
+        with torch.no_grad():
+            loss_sum = loss_sum + (l.sum() if l.dim() else l * len(y))
+            correct = correct + correct_predictions(y_hat, y)
+        total += len(y)
+    return float(loss_sum) / max(total, 1), float(correct) / max(total, 1)
+
+
+@dataclass
+class History:
+    """Per-epoch results of `train`."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+
+
+def train(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches, test_iter: Batches,
+          loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], num_epochs: int,
+          updater: Updater, plot: bool = True, save_plot: str | None = None) -> History:
+    """Train for ``num_epochs``, evaluating on ``test_iter`` after each; return the history.
+
+    ``updater`` is a ``torch.optim`` optimizer or a function ``updater(batch_size)``.
+    Draws a live plot of loss and accuracies unless ``plot=False`` (``save_plot`` also
+    writes the final figure to that file). Stops with `TrainingDivergedError` if the loss
+    becomes nan or inf.
+    """
+    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
+        raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}.")
+    from .plot import TrainingPlot  # matplotlib only when a plot is wanted
+
+    history = History()
+    live = TrainingPlot(num_epochs) if plot or save_plot else None
+    try:
+        for epoch in range(1, num_epochs + 1):
+            train_loss, train_acc = train_epoch(net, train_iter, loss, updater)
+            if not math.isfinite(train_loss):
+                raise TrainingDivergedError(
+                    f"The training loss became {train_loss} in epoch {epoch}. The updates overshot: "
+                    f"try a smaller learning rate (e.g. a tenth of it), and check the inputs are in [0, 1]."
+                )
+            test_acc = evaluate_accuracy(net, test_iter)
+            history.train_loss.append(train_loss)
+            history.train_acc.append(train_acc)
+            history.test_acc.append(test_acc)
+            if live:
+                live.add(epoch, train_loss, train_acc, test_acc)
+    finally:
+        if live:
+            live.finish(save_plot)
+    print(f"epoch {len(history.train_loss)}: train loss {history.train_loss[-1]:.4f}, "
+          f"train acc {history.train_acc[-1]:.4f}, test acc {history.test_acc[-1]:.4f}")
+    return history
