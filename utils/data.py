@@ -33,6 +33,8 @@ RAW_FILES = {
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "data"
 OFFICIAL_SOURCE = "https://github.com/zalandoresearch/fashion-mnist#get-the-data"
 
+_STAND_IN_SIZES = {True: 60000, False: 10000}
+_STAND_IN_USED = False  # set once a loader in this process has served the stand-in
 STAND_IN_BANNER = """
 ################################################################################
 #  OFFLINE STAND-IN DATA: these are NOT Fashion-MNIST images.                 #
@@ -167,6 +169,26 @@ def _read_split(folder: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
+def _locate(root: str | os.PathLike | None) -> Path | None:
+    """The verified raw folder, or None when the offline stand-in must replace it."""
+    global _STAND_IN_USED
+    try:
+        return ensure_data(root)
+    except DataUnavailableError as error:
+        if strict_mode():
+            raise
+        print(error)
+        print(STAND_IN_BANNER)
+        _STAND_IN_USED = True
+        return None
+
+
+def _split(folder: Path | None, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    if folder is None:
+        return make_stand_in(_STAND_IN_SIZES[train], seed=0 if train else 1)
+    return _read_split(folder, train)
+
+
 def load_fashion_mnist_tensors(
     train: bool = True, root: str | os.PathLike | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,14 +198,7 @@ def load_fashion_mnist_tensors(
     the offline stand-in with a banner, or raises `DataUnavailableError` in strict mode.
     A corrupt file always raises `CorruptFileError`.
     """
-    try:
-        folder = ensure_data(root)
-    except DataUnavailableError as error:
-        if strict_mode():
-            raise
-        print(error)
-        return _stand_in_split(train)
-    return _read_split(folder, train)
+    return _split(_locate(root), train)
 
 
 def using_stand_in() -> bool:
@@ -192,9 +207,6 @@ def using_stand_in() -> bool:
 
 
 # ---------------------------------------------------------------- offline stand-in
-
-_STAND_IN_USED = False
-_STAND_IN_SIZES = {True: 60000, False: 10000}
 
 
 def _class_templates(generator: torch.Generator) -> torch.Tensor:
@@ -214,23 +226,20 @@ def _class_templates(generator: torch.Generator) -> torch.Tensor:
 
 
 def make_stand_in(num_examples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generate learnable look-alike data: uint8 images (N, 28, 28) and int64 labels (N,)."""
+    """Generate learnable look-alike data: uint8 images (N, 28, 28) and int64 labels (N,).
+
+    Each image blends its class's silhouette with a random other class's (up to 60%) and
+    adds noise, so a linear model learns it well but not perfectly.
+    """
     generator = torch.Generator().manual_seed(seed)
     templates = _class_templates(torch.Generator().manual_seed(2024))
     labels = torch.randint(0, NUM_CLASSES, (num_examples,), generator=generator)
-    brightness = 0.5 + 0.5 * torch.rand(num_examples, 1, 1, generator=generator)
-    images = templates[labels] * brightness
-    images = images + 0.25 * torch.randn(images.shape, generator=generator)
-    shifts = torch.randint(-2, 3, (2,), generator=generator).tolist()
-    images = torch.roll(images, shifts=shifts, dims=(1, 2))
+    others = torch.randint(0, NUM_CLASSES, (num_examples,), generator=generator)
+    mix = 0.6 * torch.rand(num_examples, 1, 1, generator=generator)
+    brightness = 0.6 + 0.4 * torch.rand(num_examples, 1, 1, generator=generator)
+    images = brightness * ((1 - mix) * templates[labels] + mix * templates[others])
+    images = images + 0.3 * torch.randn(images.shape, generator=generator)
     return (images.clamp(0, 1) * 255).round().to(torch.uint8), labels
-
-
-def _stand_in_split(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    global _STAND_IN_USED
-    _STAND_IN_USED = True
-    print(STAND_IN_BANNER)
-    return make_stand_in(_STAND_IN_SIZES[train], seed=0 if train else 1)
 
 
 # ---------------------------------------------------------------- batches
@@ -325,9 +334,10 @@ def load_data_fashion_mnist(
     _check_batch_size(batch_size)
     size = _check_resize(resize)
     target = _check_device(device)
+    folder = _locate(root)
     iterators = []
     for train in (True, False):
-        images, labels = load_fashion_mnist_tensors(train=train, root=root)
+        images, labels = _split(folder, train)
         X = to_float_images(images, size, target)
         iterators.append(BatchIterator(X, labels.to(target), batch_size, shuffle=train))
     return iterators[0], iterators[1]
