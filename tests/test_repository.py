@@ -1,0 +1,39 @@
+"""Repository rules: committed notebooks ran in order without errors; CI runs the README's command."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXECUTED = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_committed_notebook_ran_top_to_bottom_without_errors(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert [cell["execution_count"] for cell in code] == list(range(1, len(code) + 1)), \
+        "run it top to bottom in a fresh kernel (make execute)"
+    errors = [o for cell in code for o in cell["outputs"] if o["output_type"] == "error"]
+    assert not errors, f"stored error output: {errors[0].get('ename')}"
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def test_the_course_has_its_five_notebooks():
+    names = [p.name for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    assert names == ["01_softmax_regression.ipynb", "02_numerical_stability.ipynb", "03_fashion_mnist.ipynb",
+                     "04_softmax_from_scratch.ipynb", "05_softmax_concise.ipynb"]
+
+
+def test_ci_runs_the_test_command_the_readme_gives():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_no_data_files_are_tracked():
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    assert not [name for name in tracked if "ubyte" in name or name.endswith((".npz", ".npy", ".pt", ".pth"))]
