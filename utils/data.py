@@ -250,6 +250,7 @@ class BatchIterator:
     ``X`` is float32 of shape (N, 1, H, W) in [0, 1], ``y`` int64. With ``shuffle`` the order
     is redrawn from torch's global generator at every pass, so ``torch.manual_seed`` makes
     it reproducible. ``len()`` is the number of batches (the last one may be smaller).
+    Batches are made where the tensors are: on a GPU, no data crosses from the host.
     """
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool):
@@ -266,10 +267,14 @@ class BatchIterator:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = self.X.shape[0]
         if self.shuffle:
-            order = torch.randperm(n).to(self.X.device)
+            # One permutation per pass, drawn on the GPU when the data is there (nothing is
+            # copied from the host), else on the CPU generator. index_select gives the same
+            # batch as X[index] but gathers it several times faster on the CPU.
+            where = self.X.device if self.X.device.type == "cuda" else torch.device("cpu")
+            order = torch.randperm(n, device=where).to(self.X.device)
             for start in range(0, n, self.batch_size):
                 index = order[start:start + self.batch_size]
-                yield self.X[index], self.y[index]
+                yield self.X.index_select(0, index), self.y.index_select(0, index)
         else:
             for start in range(0, n, self.batch_size):
                 yield self.X[start:start + self.batch_size], self.y[start:start + self.batch_size]

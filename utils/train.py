@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Union
+from typing import Callable, Iterable, Iterator, Union
 
 import torch
 from torch import nn
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 Updater = Union[torch.optim.Optimizer, Callable[[int], None]]
+
+THREADS_VARIABLE = "WORKBOOK_TORCH_THREADS"
+DEFAULT_THREADS = 1
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -26,8 +31,41 @@ def get_device() -> torch.device:
     return torch.device("cpu")
 
 
-def check_logits_and_labels(y_hat: torch.Tensor, y: torch.Tensor) -> None:
-    """Raise ``ValueError`` when logits (B, C) and labels (B,) do not fit together."""
+def training_threads() -> int | None:
+    """CPU threads for `train_epoch`, `evaluate_accuracy` and `predict`; None: torch's own.
+
+    ``$WORKBOOK_TORCH_THREADS`` when set (``0`` keeps torch's setting), else 1: for these
+    small models one thread beat two on a 2-core machine, by far when another process was
+    busy (two threads then spin and wait for each other); see ``make bench``.
+    """
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not value:
+        return DEFAULT_THREADS
+    if not value.isdigit():
+        raise ValueError(f"{THREADS_VARIABLE} must be a whole number (0: torch's own setting), got {value!r}.")
+    return int(value) or None
+
+
+@contextmanager
+def _threads_for_training() -> Iterator[None]:
+    """Run the block with `training_threads` torch threads, then restore the setting."""
+    wanted, before = training_threads(), torch.get_num_threads()
+    if wanted is None or wanted == before:
+        yield
+        return
+    torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def check_logits_and_labels(y_hat: torch.Tensor, y: torch.Tensor, check_range: bool = True) -> None:
+    """Raise ``ValueError`` when logits (B, C) and labels (B,) do not fit together.
+
+    ``check_range=False`` checks shapes and dtypes only: no label is read, so on a GPU
+    nothing waits for the device.
+    """
     if y_hat.dim() != 2:
         raise ValueError(f"Expected logits or probabilities of shape (batch, classes), got {tuple(y_hat.shape)}.")
     if y.dim() != 1 or y.shape[0] != y_hat.shape[0]:
@@ -37,7 +75,7 @@ def check_logits_and_labels(y_hat: torch.Tensor, y: torch.Tensor) -> None:
         )
     if y.dtype.is_floating_point:
         raise ValueError(f"Labels must be integer class indices, got dtype {y.dtype}.")
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= y_hat.shape[1]):
+    if check_range and y.numel() and (int(y.min()) < 0 or int(y.max()) >= y_hat.shape[1]):
         raise ValueError(
             f"Labels must lie in 0..{y_hat.shape[1] - 1} for {y_hat.shape[1]} outputs, but range from "
             f"{int(y.min())} to {int(y.max())}. Does the last layer have one output per class?"
@@ -60,10 +98,10 @@ def evaluate_accuracy(net: Callable[[torch.Tensor], torch.Tensor], data_iter: Ba
     if isinstance(net, nn.Module):
         net.eval()
     correct, total = 0, 0
-    with torch.no_grad():
+    with torch.no_grad(), _threads_for_training():
         for X, y in data_iter:
             y_hat = net(X)
-            check_logits_and_labels(y_hat, y)
+            check_logits_and_labels(y_hat, y, check_range=total == 0)  # labels: first batch
             correct = correct + correct_predictions(y_hat, y)
             total += len(y)
     return float(correct) / max(total, 1)
@@ -74,7 +112,7 @@ def predict(net: Callable[[torch.Tensor], torch.Tensor], data_iter: Batches) -> 
     if isinstance(net, nn.Module):
         net.eval()
     predicted, true = [], []
-    with torch.no_grad():
+    with torch.no_grad(), _threads_for_training():
         for X, y in data_iter:
             predicted.append(net(X).argmax(dim=1).cpu())
             true.append(y.cpu())
@@ -91,10 +129,10 @@ def _step(l: torch.Tensor, updater: Updater, batch_size: int) -> None:
     """Backpropagate the batch loss and update the parameters."""
     if isinstance(updater, torch.optim.Optimizer):
         updater.zero_grad()
-        l.mean().backward()
+        (l if l.dim() == 0 else l.mean()).backward()
         updater.step()
     else:  # hand-written updater(batch_size) that divides the summed gradient by batch_size
-        (l.mean() * batch_size if l.dim() == 0 else l.sum()).backward()
+        (l * batch_size if l.dim() == 0 else l.sum()).backward()
         updater(batch_size)
 
 
@@ -104,19 +142,22 @@ def train_epoch(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches
     """One pass over ``train_iter``; returns (mean training loss, training accuracy).
 
     ``loss`` may return one value per example (``reduction='none'``) or their mean.
+    Sums stay on the device until the end of the epoch (one sync per epoch, not per batch),
+    and the label range is checked on the first batch. Runs with `training_threads` threads.
     """
     if isinstance(net, nn.Module):
         net.train()
     loss_sum, correct, total = 0.0, 0, 0
-    for X, y in train_iter:
-        y_hat = net(X)
-        check_logits_and_labels(y_hat, y)
-        l = loss(y_hat, y)
-        _step(l, updater, len(y))
-        with torch.no_grad():
-            loss_sum = loss_sum + (l.sum() if l.dim() else l * len(y))
-            correct = correct + correct_predictions(y_hat, y)
-        total += len(y)
+    with _threads_for_training():
+        for X, y in train_iter:
+            y_hat = net(X)
+            check_logits_and_labels(y_hat, y, check_range=total == 0)
+            l = loss(y_hat, y)
+            _step(l, updater, len(y))
+            with torch.no_grad():
+                loss_sum = loss_sum + (l.sum() if l.dim() else l * len(y))
+                correct = correct + correct_predictions(y_hat, y)
+            total += len(y)
     return float(loss_sum) / max(total, 1), float(correct) / max(total, 1)
 
 

@@ -1,0 +1,1 @@
+"""Performance comparisons run by ``make bench`` (not part of ``make test``)."""
