@@ -289,21 +289,22 @@ def _targets(a: dict, b: dict, full: bool) -> list[str]:
 
 def _thread_study(args, job: dict) -> list[str]:
     """Median epoch time of (b) for each thread count, alone and beside a busy-loop process."""
-    lines = [f"Thread study: (b) on cpu, {job['epochs']} epochs per cell, median s/epoch; "
+    lines = [f"Thread study: (b) on cpu, {job['epochs']} epochs per cell, s/epoch median (min); "
              "'loaded': beside one busy-loop process (one core busy)",
-             "| torch threads | idle | loaded | loaded / idle |", "|---|---|---|---|"]
+             "| torch threads | idle | loaded | loaded / idle (medians) |", "|---|---|---|---|"]
     for n in args.threads:
         cells = {}
         for loaded in (False, True):
-            busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if loaded else None
+            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if loaded else None
             try:
                 r = _run_child(job, {"WORKBOOK_TORCH_THREADS": str(n)})
             finally:
-                if busy:
-                    busy.kill()
-                    busy.wait()
-            cells[loaded] = statistics.median(r["epoch_times"])
-        lines.append(f"| {n} | {cells[False]:.3f} | {cells[True]:.3f} | {cells[True] / cells[False]:.1f}x |")
+                if spinner:
+                    spinner.kill()
+                    spinner.wait()
+            cells[loaded] = statistics.median(r["epoch_times"]), min(r["epoch_times"])
+        (idle, idle_min), (busy, busy_min) = cells[False], cells[True]
+        lines.append(f"| {n} | {idle:.3f} ({idle_min:.3f}) | {busy:.3f} ({busy_min:.3f}) | {busy / idle:.1f}x |")
     return lines
 
 

@@ -51,7 +51,7 @@ def test_thread_study_runs_each_setting_idle_and_beside_a_busy_process(monkeypat
     args = bench._parse(["--threads", "1,2"])
     lines = bench._thread_study(args, {"epochs": 2})
     assert calls == [("1", 0), ("1", 1), ("2", 0), ("2", 1)]  # one busy loop in the loaded runs
-    assert lines[-2:] == ["| 1 | 0.200 | 0.400 | 2.0x |", "| 2 | 0.200 | 0.400 | 2.0x |"]
+    assert lines[-2:] == ["| 1 | 0.200 (0.100) | 0.400 (0.400) | 2.0x |", "| 2 | 0.200 (0.100) | 0.400 (0.400) | 2.0x |"]
     assert not [p for p in psutil.Process().children() if "while True" in " ".join(p.cmdline())]
 
 

@@ -34,9 +34,10 @@ def get_device() -> torch.device:
 def training_threads() -> int | None:
     """CPU threads for `train_epoch`, `evaluate_accuracy` and `predict`; None: torch's own.
 
-    ``$WORKBOOK_TORCH_THREADS`` when set (``0`` keeps torch's setting), else 1: for these
-    small models one thread beat two on a 2-core machine, by far when another process was
-    busy (two threads then spin and wait for each other); see ``make bench``.
+    ``$WORKBOOK_TORCH_THREADS`` when set (``0`` keeps torch's setting), else 1. On a 2-core
+    machine two threads run these small models about 1.4x faster while nothing else runs,
+    but 10 to 100x slower as soon as another process keeps a core busy (every operation
+    waits for the descheduled thread), so one thread is the default; see ``make bench``.
     """
     value = os.environ.get(THREADS_VARIABLE, "").strip()
     if not value:
