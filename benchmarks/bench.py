@@ -154,7 +154,7 @@ def run_pipeline(job: dict) -> dict:
 
 def _tree_rss_bytes(pid: int) -> int:
     """Summed RSS of ``pid`` and all its descendants (Linux /proc, else psutil)."""
-    if Path(f"/proc/{pid}/task").is_dir():
+    if any(Path("/proc/self/task").glob("*/children")):  # Linux with /proc/<pid>/task/<tid>/children
         total, stack, page = 0, [pid], os.sysconf("SC_PAGE_SIZE")
         while stack:
             p = stack.pop()
@@ -323,20 +323,20 @@ def _thread_list(text: str) -> list[int]:
 def _parse(argv):
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--epochs", type=int, default=10, help="training epochs per pipeline")
+    p.add_argument("--batch-size", type=int, default=256, help="mini-batch size of both pipelines")
     p.add_argument("--workers", type=int, default=4, help="DataLoader num_workers of (a)")
     p.add_argument("--subset", type=int, default=None, help="use only the first N training and test examples")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto: CPU rows, plus GPU rows when CUDA is usable")
     p.add_argument("--threads", type=_thread_list, default=[1, 2],
                    help="thread counts for the thread study (comma list; 'none' skips it)")
-    p.add_argument("--thread-epochs", type=int, default=3, help="epochs per thread-study cell")
+    p.add_argument("--thread-epochs", type=int, default=5, help="epochs per thread-study cell")
     p.add_argument("--spread-seeds", type=int, default=5,
                    help="also train (b) on cpu from this many seeds in all (0 or 1: none) to show the "
                         "seed-to-seed spread of its test accuracy")
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate")
+    p.add_argument("--seed", type=int, default=0, help="torch.manual_seed for weights and shuffling")
     p.add_argument("--child", help=argparse.SUPPRESS)  # internal: run one pipeline, print its result
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size", "thread_epochs") + (("subset",) if args.subset is not None else ()):
