@@ -227,3 +227,64 @@ def test_grader_scores_checks_around_an_error_and_uses_the_reference_checks(tmp_
     assert by_question["1.4"].points == 0 and by_question["1.4"].status == "missing"
     table = format_table(results)
     assert "1.3" in table and table.splitlines()[-1].split()[:3] == ["total", "3", "7"]
+
+
+# ================================================================ assignments 01-02 (training)
+# Appended with solutions/01_hyperparameters and 02_overfitting. One full-run case per
+# notebook joins TRAINING_WRONG_ANSWERS above (about 20-30 s each); the other mistakes are
+# graded on the notebook cut just after the check they must trip, which keeps them fast.
+
+TRAINING_WRONG_ANSWERS.extend([
+    WrongAnswer("01_hyperparameters.ipynb",  # picks the setting with the LOWEST validation accuracy
+                "return max(results, key=results.get)", "return min(results, key=results.get)",
+                frozenset({"1.7", "1.9", "1.11", "1.12"})),
+    WrongAnswer("02_overfitting.ipynb",  # keeps a live state_dict: "restores" the last epoch's weights
+                "best, best_state = epoch, copy.deepcopy(net.state_dict())",
+                "best, best_state = epoch, net.state_dict()", frozenset({"2.5"})),
+])
+
+# A test-set evaluation in place of the validation one (tuning on the test set).
+_TUNED_ON_TEST = (
+    "test_images, test_labels = load_fashion_mnist_tensors(train=False)\n"
+    "test_batches = BatchIterator(standardize(to_float_images(test_images), train_mean, train_scale),\n"
+    "                             test_labels, 10_000, shuffle=False)\n"
+    "lr_results = {lr: evaluate_accuracy(train_linear(X_train_s, y_train, lr, SWEEP_BATCH, SWEEP_EPOCHS),\n"
+    "                                    test_batches)"
+)
+EARLY_WRONG_ANSWERS = [  # (case, the check after which the notebook is cut)
+    (WrongAnswer("01_hyperparameters.ipynb",  # statistics of all 60,000 images: the validation part leaks in
+                 "train_mean, train_scale = pixel_statistics(X_train)",
+                 "train_mean, train_scale = pixel_statistics(X_all)", frozenset({"1.3"})), "1.3"),
+    (WrongAnswer("01_hyperparameters.ipynb",  # batches in file order
+                 "batches = BatchIterator(X, y, batch_size, shuffle=True)",
+                 "batches = BatchIterator(X, y, batch_size, shuffle=False)", frozenset({"1.4"})), "1.4"),
+    (WrongAnswer("01_hyperparameters.ipynb",  # tunes the learning rate on the test set
+                 "lr_results = {lr: validation_accuracy(train_linear(X_train_s, y_train, lr, SWEEP_BATCH, SWEEP_EPOCHS))",
+                 _TUNED_ON_TEST, frozenset({"1.5"})), "1.5"),
+    (WrongAnswer("02_overfitting.ipynb",  # forgets to pass the weight decay to the optimizer
+                 "optimizer = torch.optim.SGD(net.parameters(), lr=lr, weight_decay=weight_decay)",
+                 "optimizer = torch.optim.SGD(net.parameters(), lr=lr)", frozenset({"2.1"})), "2.1"),
+    (WrongAnswer("02_overfitting.ipynb",  # the gap the wrong way round
+                 'return curves["train"][index] - curves["val"][index]',
+                 'return curves["val"][index] - curves["train"][index]', frozenset({"2.2"})), "2.2"),
+]
+
+
+@pytest.mark.parametrize("case, last_check", EARLY_WRONG_ANSWERS,
+                         ids=lambda x: str(x) if isinstance(x, WrongAnswer) else f"cut after {x}")
+def test_training_wrong_answer_fails_its_check_early(case, last_check, tmp_path):
+    """The mistake trips its check while every check before it still passes."""
+    nb = read(SOLUTIONS_DIR / case.notebook)
+    hits = [cell for cell in nb.cells if case.old in cell.source]
+    assert len(hits) == 1 and hits[0].source.count(case.old) == 1, \
+        f"{case.notebook}: the answer code to change ({case.old!r}) must occur exactly once"
+    hits[0].source = hits[0].source.replace(case.old, case.new)
+    cut = next(i for i, cell in enumerate(nb.cells) if (check_header(cell) or ("",))[0] == last_check)
+    nb.cells = nb.cells[:cut + 1]
+    nbformat.write(nb, tmp_path / case.notebook)  # same name: graded against the real solution's checks
+    results = grade_notebook(tmp_path / case.notebook)
+    ran = [r for r in results if r.status != "missing"]
+    assert ran and ran[-1].question == last_check, format_table(results)
+    failed = {r.question for r in ran if not r.passed}
+    assert failed == case.fails, (
+        f"{case}: expected exactly {sorted(case.fails)} to fail, got {sorted(failed)}\n{format_table(results)}")
