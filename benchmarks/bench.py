@@ -57,6 +57,23 @@ class _ToDevice:
             yield X.to(self.device), y.to(self.device)
 
 
+class _SameShuffle:
+    """A sampler that shuffles exactly like `utils.data.BatchIterator` (``torch.randperm`` on the
+    global generator), so that under one seed (a) and (b) train on the very same batches and
+    differ only in how the batches are made."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        import torch
+
+        return iter(torch.randperm(self.n).tolist())
+
+
 def _standard_loaders(job: dict):
     import torch
     from torchvision import datasets, transforms
@@ -68,8 +85,12 @@ def _standard_loaders(job: dict):
               for train in (True, False)]
     if job["subset"]:
         splits = [torch.utils.data.Subset(s, range(min(job["subset"], len(s)))) for s in splits]
-    loaders = [torch.utils.data.DataLoader(s, job["batch_size"], shuffle=shuffle, num_workers=job["workers"])
-               for s, shuffle in zip(splits, (True, False))]
+    # The training loader shuffles (through `_SameShuffle`). Each loader gets its own generator
+    # to seed its workers, so that neither draws from the global one (the shuffle's and the weights').
+    loaders = [torch.utils.data.DataLoader(splits[0], job["batch_size"], sampler=_SameShuffle(len(splits[0])),
+                                           num_workers=job["workers"], generator=torch.Generator()),
+               torch.utils.data.DataLoader(splits[1], job["batch_size"], shuffle=False, num_workers=job["workers"],
+                                           generator=torch.Generator())]
     if job["device"] != "cpu":
         loaders = [_ToDevice(loader, torch.device(job["device"])) for loader in loaders]
     return loaders
