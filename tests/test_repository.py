@@ -1,6 +1,8 @@
 """Repository rules: committed notebooks ran in order without errors; CI runs the README's command."""
 
+import configparser
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,28 @@ def test_committed_notebook_ran_top_to_bottom_without_errors(path):
     errors = [o for cell in code for o in cell["outputs"] if o["output_type"] == "error"]
     assert not errors, f"stored error output: {errors[0].get('ename')}"
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def sanitized(text):
+    """Apply the regexes of nbval_sanitize.cfg, as nbval does before comparing outputs."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "nbval_sanitize.cfg")
+    for section in config.sections():
+        text = re.sub(config[section]["regex"], config[section]["replace"], text)
+    return text
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_compared_outputs_hold_no_machine_specific_path(path):
+    """A clone elsewhere (CI checks out under another folder) must reproduce every compared output."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code" or "NBVAL_IGNORE_OUTPUT" in "".join(cell["source"]):
+            continue
+        for output in cell["outputs"]:
+            text = "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+            paths = re.findall(r"(?:/[\w.-]+){2,}", sanitized(text))
+            assert not paths, f"cell output holds the path {paths[0]}: sanitize it or mark the cell NBVAL_IGNORE_OUTPUT"
 
 
 def test_the_course_has_its_five_notebooks():
