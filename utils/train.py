@@ -36,8 +36,8 @@ def training_threads() -> int | None:
 
     ``$WORKBOOK_TORCH_THREADS`` when set (``0`` keeps torch's setting), else 1. On a 2-core
     machine two threads run these small models about 1.4x faster while nothing else runs,
-    but 10 to 100x slower as soon as another process keeps a core busy (every operation
-    waits for the descheduled thread), so one thread is the default; see ``make bench``.
+    but several times slower as soon as another process keeps a core busy (every parallel
+    operation waits for the descheduled thread), so one thread is the default; see ``make bench``.
     """
     value = os.environ.get(THREADS_VARIABLE, "").strip()
     if not value:
