@@ -37,6 +37,22 @@ def test_labels_out_of_range_are_explained():
         T.accuracy(torch.zeros(2, 10), torch.tensor([-1, 0]))
 
 
+def test_a_bad_label_late_in_a_batch_iterator_is_explained_before_training():
+    """The whole label set of a BatchIterator is checked on the first batch, not only that batch's."""
+    from utils.data import BatchIterator
+
+    y = torch.randint(0, 3, (40,))
+    y[-1] = 7  # in the last batch only
+    data = BatchIterator(torch.rand(40, 1, 2, 2), y, 8, shuffle=False)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    before = [p.clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match=r"Labels must lie in 0..2 for 3 outputs, but range from 0 to 7"):
+        T.train_epoch(net, data, nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=0.1))
+    assert all(torch.equal(p, q) for p, q in zip(before, net.parameters())), "no update before the error"
+    with pytest.raises(ValueError, match="Labels must lie in 0..2"):
+        T.evaluate_accuracy(net, data)
+
+
 def test_float_labels_and_wrong_output_shape_are_explained():
     with pytest.raises(ValueError, match="integer class indices"):
         T.accuracy(torch.zeros(2, 10), torch.tensor([1.0, 2.0]))

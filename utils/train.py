@@ -11,6 +11,8 @@ from typing import Callable, Iterable, Iterator, Union
 import torch
 from torch import nn
 
+from utils.data import BatchIterator
+
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 Updater = Union[torch.optim.Optimizer, Callable[[int], None]]
 
@@ -76,11 +78,23 @@ def check_logits_and_labels(y_hat: torch.Tensor, y: torch.Tensor, check_range: b
         )
     if y.dtype.is_floating_point:
         raise ValueError(f"Labels must be integer class indices, got dtype {y.dtype}.")
-    if check_range and y.numel() and (int(y.min()) < 0 or int(y.max()) >= y_hat.shape[1]):
+    if check_range:
+        check_label_range(y, y_hat.shape[1])
+
+
+def check_label_range(labels: torch.Tensor, num_classes: int) -> None:
+    """Raise ``ValueError`` unless every label is a class index in 0..num_classes-1."""
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
         raise ValueError(
-            f"Labels must lie in 0..{y_hat.shape[1] - 1} for {y_hat.shape[1]} outputs, but range from "
-            f"{int(y.min())} to {int(y.max())}. Does the last layer have one output per class?"
+            f"Labels must lie in 0..{num_classes - 1} for {num_classes} outputs, but range from "
+            f"{int(labels.min())} to {int(labels.max())}. Does the last layer have one output per class?"
         )
+
+
+def _labels_of_pass(data_iter: Batches, first_labels: torch.Tensor) -> torch.Tensor:
+    """The labels whose range to check once per pass: all of a `BatchIterator`'s (one cheap
+    check covers the whole pass), else those of the first batch."""
+    return data_iter.y if isinstance(data_iter, BatchIterator) else first_labels
 
 
 def correct_predictions(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -102,7 +116,9 @@ def evaluate_accuracy(net: Callable[[torch.Tensor], torch.Tensor], data_iter: Ba
     with torch.no_grad(), _threads_for_training():
         for X, y in data_iter:
             y_hat = net(X)
-            check_logits_and_labels(y_hat, y, check_range=total == 0)  # labels: first batch
+            check_logits_and_labels(y_hat, y, check_range=False)
+            if total == 0:
+                check_label_range(_labels_of_pass(data_iter, y), y_hat.shape[1])
             correct = correct + correct_predictions(y_hat, y)
             total += len(y)
     return float(correct) / max(total, 1)
@@ -143,8 +159,9 @@ def train_epoch(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches
     """One pass over ``train_iter``; returns (mean training loss, training accuracy).
 
     ``loss`` may return one value per example (``reduction='none'``) or their mean.
-    Sums stay on the device until the end of the epoch (one sync per epoch, not per batch),
-    and the label range is checked on the first batch. Runs with `training_threads` threads.
+    Sums stay on the device until the end of the epoch (one sync per epoch, not per batch).
+    Shapes are checked on every batch, the label range once per pass: all the labels of a
+    `BatchIterator`, the first batch's for other iterables. Runs with `training_threads` threads.
     """
     if isinstance(net, nn.Module):
         net.train()
@@ -152,7 +169,9 @@ def train_epoch(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches
     with _threads_for_training():
         for X, y in train_iter:
             y_hat = net(X)
-            check_logits_and_labels(y_hat, y, check_range=total == 0)
+            check_logits_and_labels(y_hat, y, check_range=False)
+            if total == 0:
+                check_label_range(_labels_of_pass(train_iter, y), y_hat.shape[1])
             l = loss(y_hat, y)
             _step(l, updater, len(y))
             with torch.no_grad():
