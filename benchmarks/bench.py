@@ -6,12 +6,12 @@
 (c) no data path: (b)'s batches of one epoch, all made before the clock starts and replayed
     every epoch: the model and training loop alone, the time no data path can beat.
 
-Both train the same model (``Flatten`` + ``Linear(784, 10)``, weights N(0, 0.01^2), zero bias)
-with the same seed, loss, SGD and the same ``utils.train.train_epoch`` / ``evaluate_accuracy``,
-so only the data path differs. Each pipeline runs in a fresh subprocess, one after the
-other: a process's memory high-water mark never goes down, so measuring both in one
-process would charge (b) with (a)'s peak, and a fresh process also starts with cold
-caches and thread pools for both alike. The parent samples the resident memory (RSS) of
+All three train the same model (``Flatten`` + ``Linear(784, 10)``, weights N(0, 0.01^2), zero
+bias) with the same seed, loss, SGD and the same ``utils.train.train_epoch`` /
+``evaluate_accuracy``, so only the data path differs. Each pipeline runs in a fresh subprocess,
+one after the other: a process's memory high-water mark never goes down, so measuring them in
+one process would charge (b) with (a)'s peak, and a fresh process also starts with cold
+caches and thread pools for all alike. The parent samples the resident memory (RSS) of
 each subprocess and its DataLoader workers every 20 ms and sums it over the process tree;
 pages the forked workers share with their parent are counted once per process, so for (a)
 it is an upper bound. The subprocess also reports its own exact high-water mark.

@@ -91,10 +91,12 @@ def check_label_range(labels: torch.Tensor, num_classes: int) -> None:
         )
 
 
-def _labels_of_pass(data_iter: Batches, first_labels: torch.Tensor) -> torch.Tensor:
-    """The labels whose range to check once per pass: all of a `BatchIterator`'s (one cheap
-    check covers the whole pass), else those of the first batch."""
-    return data_iter.y if isinstance(data_iter, BatchIterator) else first_labels
+def _check_batch(data_iter: Batches, y_hat: torch.Tensor, y: torch.Tensor, first: bool) -> None:
+    """Shapes on every batch; the label range once per pass, on the first batch: all the labels
+    of a `BatchIterator` (one cheap check covers the whole pass), else that batch's."""
+    check_logits_and_labels(y_hat, y, check_range=False)
+    if first:
+        check_label_range(data_iter.y if isinstance(data_iter, BatchIterator) else y, y_hat.shape[1])
 
 
 def correct_predictions(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -116,9 +118,7 @@ def evaluate_accuracy(net: Callable[[torch.Tensor], torch.Tensor], data_iter: Ba
     with torch.no_grad(), _threads_for_training():
         for X, y in data_iter:
             y_hat = net(X)
-            check_logits_and_labels(y_hat, y, check_range=False)
-            if total == 0:
-                check_label_range(_labels_of_pass(data_iter, y), y_hat.shape[1])
+            _check_batch(data_iter, y_hat, y, first=total == 0)
             correct = correct + correct_predictions(y_hat, y)
             total += len(y)
     return float(correct) / max(total, 1)
@@ -169,9 +169,7 @@ def train_epoch(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches
     with _threads_for_training():
         for X, y in train_iter:
             y_hat = net(X)
-            check_logits_and_labels(y_hat, y, check_range=False)
-            if total == 0:
-                check_label_range(_labels_of_pass(train_iter, y), y_hat.shape[1])
+            _check_batch(train_iter, y_hat, y, first=total == 0)
             l = loss(y_hat, y)
             _step(l, updater, len(y))
             with torch.no_grad():
