@@ -41,13 +41,13 @@ bench: env  ## the performance comparison in benchmarks/ (not part of `make test
 
 execute: env  ## maintainers: re-run notebooks/ and solutions/ in place (fresh kernels, real data), regenerate exercises/
 	FASHION_MNIST_STRICT=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace $(COURSE) $(sort $(wildcard solutions/*.ipynb))
-	$(PY) -m utils.assignments generate
+	$(PY) -m grading generate
 
 exercises: env  ## regenerate exercises/ from solutions/
-	$(PY) -m utils.assignments generate
+	$(PY) -m grading generate
 
-grade: env  ## grade a submission: make grade NB=path/to/submitted.ipynb
-	$(PY) -m utils.assignments grade $(NB)
+grade: env  ## grade submissions in the sandbox: make grade NB="files or folders" [JOBS=2] [OUT=build/grades]
+	$(PY) -m grading grade $(NB) --jobs $(or $(JOBS),1) --out $(or $(OUT),build/grades)
 
 clean:  ## remove the environment and build outputs (not the data)
 	rm -rf $(VENV) build

@@ -9,6 +9,7 @@ file in the throwaway folder.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import shutil
 import subprocess
@@ -96,6 +97,9 @@ async def _execute(client: CappedClient, limits: Limits, log_file) -> str | None
         return f"the kernel stopped answering ({str(error).splitlines()[0][:120]})"
     finally:
         _kill(km)
+        atexit.unregister(client._cleanup_kernel)
+        if client.kc is not None:
+            client.kc.stop_channels()
         try:
             await km.shutdown_kernel(now=True)
         except Exception:  # already gone
