@@ -1,6 +1,7 @@
 """``python -m grading``: make the student copies, grade submissions, merge results.
 
     python -m grading generate
+    python -m grading nbgrader-source COURSE_DIR             (for instructors who use nbgrader)
     python -m grading grade SUBMISSION_OR_FOLDER [...] [--jobs N] [--out DIR]
     python -m grading grade-one NOTEBOOK --out DIR      (one task of a cluster job)
     python -m grading report DIR                        (gradebook from grade-one results)
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 from grading import batch, grade, report
-from grading.generate import REPO_ROOT, SOLUTIONS_DIR, generate
+from grading.generate import REPO_ROOT, SOLUTIONS_DIR, generate, write_nbgrader_course
 from grading.sandbox import Limits, sandbox_problem
 
 EXIT_BAD_INPUT = 1  # some file could not be graded
@@ -25,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("generate", help="write exercises/ from solutions/")
+    nbgrader = commands.add_parser("nbgrader-source", help="write an nbgrader course's source/ folder")
+    nbgrader.add_argument("course", type=Path, help="the nbgrader course folder")
     for name, help_text in (("grade", "grade submitted notebooks (files or folders)"),
                             ("grade-one", "grade one notebook and write its result (for a cluster task)")):
         command = commands.add_parser(name, help=help_text)
@@ -72,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         for path in generate():
             print(f"wrote {path.relative_to(REPO_ROOT)}")
+        return 0
+    if args.command == "nbgrader-source":
+        for path in write_nbgrader_course(args.course):
+            print(f"wrote {path}")
         return 0
     if args.command == "report":
         results = report.read_results(args.out)

@@ -83,6 +83,30 @@ def exercise_from_solution(solution, assignment_id: str):
     return exercise
 
 
+def nbgrader_source(solution):
+    """The solution as an nbgrader ``source/`` notebook: answers still marked, no hidden cells.
+
+    ``nbgrader generate_assignment`` makes the same student copy from it as
+    ``exercise_from_solution``; its autograder runs the visible checks.
+    """
+    source = copy.deepcopy(solution)
+    drop_solution_only(source)
+    clear_run_traces(source)
+    add_nbgrader_metadata(source, solution)
+    return source
+
+
+def write_nbgrader_course(course_dir: Path, solutions_dir: Path = SOLUTIONS_DIR) -> list[Path]:
+    """``course_dir/source/<id>/<id>.ipynb`` for every assignment, ready for nbgrader."""
+    written = []
+    for path in sorted(solutions_dir.glob(NOTEBOOK_GLOB)):
+        target = course_dir / "source" / path.stem / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(notebook_text(nbgrader_source(notebook.read(path))), encoding="utf-8")
+        written.append(target)
+    return written
+
+
 def notebook_text(nb) -> str:
     """The notebook as written to disk (nbformat's JSON layout, final newline)."""
     return nbformat.writes(nb).rstrip("\n") + "\n"
