@@ -18,6 +18,7 @@ SOLUTION_ONLY = ("# SOLUTION ONLY", "<!-- SOLUTION ONLY -->")
 SKIP_WHEN_GRADING = "# SKIP WHEN GRADING"
 ASSIGNMENT_KEY = "workbook_assignment"  # notebook metadata: {"id": "03_realsoftmax"}
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+MAX_NOTEBOOK_BYTES = 50 * 1024**2
 
 
 class NotebookError(ValueError):
@@ -29,6 +30,9 @@ def read(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise NotebookError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(f"{path}: {path.stat().st_size / 1024**2:.0f} MB, larger than any real notebook "
+                            f"({MAX_NOTEBOOK_BYTES // 1024**2} MB at most)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

@@ -272,6 +272,7 @@ def test_bad_inputs_get_one_line_each_and_a_nonzero_exit(course, tmp_path, capsy
     (inbox / "text.ipynb").write_text("not json")
     (inbox / "list.ipynb").write_text("[1, 2]")
     (inbox / "unreadable.ipynb").write_bytes(b"\xff\xfe\x00")
+    (inbox / "huge.ipynb").write_bytes(b" " * (51 * 1024**2))
     (tmp_path / "empty-folder").mkdir()
     submission(inbox / "notes.ipynb", ANSWER, mutate=lambda nb: nb.metadata.pop("workbook_assignment"))
     def renamed_with_written_answer(nb):
@@ -286,7 +287,7 @@ def test_bad_inputs_get_one_line_each_and_a_nonzero_exit(course, tmp_path, capsy
     assert code == 1
     for name in ("empty.ipynb: the file is empty", "text.ipynb: not a valid", "list.ipynb: not a valid",
                  "unreadable.ipynb: cannot be read", "missing.ipynb: no such file", "no .ipynb files",
-                 "notes.ipynb: matches no assignment"):
+                 "notes.ipynb: matches no assignment", "huge.ipynb: 51 MB"):
         assert name in out, f"{name!r} not reported:\n{out}"
     assert "carol_4411" in out and "2/3" in out  # an LMS-renamed file is matched by its name
     gradebook = (tmp_path / "out" / "gradebook.csv").read_text()
@@ -297,7 +298,8 @@ def test_bad_inputs_get_one_line_each_and_a_nonzero_exit(course, tmp_path, capsy
 
 def test_student_output_stays_out_of_the_report(course, tmp_path, capfd):
     root, settings = course
-    loud = "import os, sys\nprint('total 8 8 100%')\nos.write(1, b'FORGED LINE\\n')\nos.write(2, b'FORGED ERR\\n')"
+    loud = ("import os, sys\nprint('total 8 8 100%')\nos.write(1, b'FORGED LINE\\n')\nos.write(2, b'FORGED ERR\\n')\n"
+            "from IPython.display import HTML, display\ndisplay(HTML('<script>alert(1)</script><b>bold</b>'))")
     path = submission(tmp_path / "loud" / f"{NAME}.ipynb", extra=[new_code_cell(loud)])
     code = grading_main(["grade", str(path), "--solutions", str(root / "solutions"), "--out", str(tmp_path / "out"),
                          "--data", str(settings.data_root)])
@@ -306,6 +308,7 @@ def test_student_output_stays_out_of_the_report(course, tmp_path, capfd):
     assert "FORGED" not in captured.out + captured.err and "total 8 8" not in captured.out + captured.err
     feedback = (tmp_path / "out" / "feedback" / "loud" / f"{NAME}.html").read_text()
     assert "total 8 8 100%" in feedback and "probe.record(" not in feedback and "1e300" not in feedback
+    assert "<script>alert(1)" not in feedback  # the feedback file sanitises the student's HTML
 
 
 def test_grading_refuses_without_sandbox_or_data(course, tmp_path, monkeypatch, capsys):
