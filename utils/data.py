@@ -357,9 +357,24 @@ def get_fashion_mnist_labels(labels: torch.Tensor | Sequence[int] | int) -> list
     return [TEXT_LABELS[i] for i in indices]
 
 
+def shown_location(root: str | os.PathLike | None = None) -> str:
+    """Where the raw files are, written without the machine's own folders.
+
+    Relative to the workbook when they are inside it, else as the setting that chose them:
+    ``$FASHION_MNIST_ROOT/FashionMNIST/raw``, or the ``root`` argument as it was given.
+    """
+    folder = raw_folder(root)
+    workbook = DEFAULT_ROOT.parent
+    if folder.resolve().is_relative_to(workbook):
+        return folder.resolve().relative_to(workbook).as_posix()
+    if root is None:
+        return "$FASHION_MNIST_ROOT/FashionMNIST/raw"
+    return folder.as_posix()
+
+
 def describe(root: str | os.PathLike | None = None) -> str:
-    """One line saying which data this workbook will use and where it is."""
-    folder = raw_folder(root).resolve()
+    """One line saying which data this workbook will use and where it is (no machine paths)."""
+    folder = shown_location(root)
     try:
         verify(root)
     except CorruptFileError as error:
