@@ -198,3 +198,13 @@ def test_describe_shows_no_folder_of_the_machine(real_root, monkeypatch):
     monkeypatch.setenv("FASHION_MNIST_ROOT", str(data.DEFAULT_ROOT))  # inside the workbook: relative
     assert data.shown_location() == "data/FashionMNIST/raw"
     assert data.shown_location("some/where") == "some/where/FashionMNIST/raw"  # an argument as given
+
+
+def test_class_means_average_each_class():
+    X = torch.tensor([[1.0, 2.0], [3.0, 4.0], [10.0, 0.0]])
+    y = torch.tensor([0, 0, 1])
+    assert torch.equal(data.class_means(X, y, num_classes=2), torch.tensor([[2.0, 3.0], [10.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"No examples of classes \[2\]"):
+        data.class_means(X, y, num_classes=3)
+    with pytest.raises(ValueError, match="one label from 0 to 1 per image"):
+        data.class_means(X, torch.tensor([0, 1, 2]), num_classes=2)
