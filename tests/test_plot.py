@@ -49,6 +49,8 @@ def test_weights_as_images_under_the_class_means():
     assert len(plot.show_weights(weights, TEXT_LABELS)) == 10
     with pytest.raises(ValueError, match=r"pass W.T"):
         plot.show_weights(weights.T, TEXT_LABELS)
+    with pytest.raises(ValueError, match="9 class means for 10 classes"):
+        plot.show_weights(weights, TEXT_LABELS, class_means=means[:9])
 
 
 def test_probability_bars():

@@ -83,6 +83,8 @@ def show_weights(weights: torch.Tensor | np.ndarray, class_names: Sequence[str],
         raise ValueError(f"num_cols={num_cols} must divide the number of classes, {num_classes}.")
     kinds = {"weights": list(rows.reshape(-1, 28, 28))}
     if class_means is not None:
+        if len(class_means) != num_classes:
+            raise ValueError(f"Got {len(class_means)} class means for {num_classes} classes.")
         kinds = {"class mean": [_as_image_array(mean) for mean in class_means], **kinds}
     grid, titles, row_kinds = [], [], []
     for first in range(0, num_classes, num_cols):
