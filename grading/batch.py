@@ -34,7 +34,7 @@ def find_submissions(paths: list[Path]) -> tuple[list[Path], list[dict]]:
 
 def _error(path: Path, message: str) -> dict:
     return {"file": str(path), "student": path.resolve().parent.name, "assignment": None, "verdicts": [],
-            "written": {}, "missing_answers": [], "error": message, "stopped": None, "sandbox": None}
+            "written": {}, "missing_answers": [], "error": message, "stopped": None, "notes": [], "sandbox": None}
 
 
 def needed_assignments(files: list[Path], settings: grade.Settings) -> set[str]:

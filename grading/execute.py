@@ -31,9 +31,14 @@ MAX_OUTPUT_CHARS = 200_000  # of the student's output kept per notebook, for the
 
 
 class CappedClient(NotebookClient):
-    """An nbclient that keeps at most MAX_OUTPUT_CHARS of output and notes where it cut."""
+    """An nbclient that keeps at most MAX_OUTPUT_CHARS of output and knows the running cell."""
 
     kept = 0
+    running: int | None = None
+
+    async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
+        self.running = cell_index
+        return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
 
     def output(self, outs, msg, display_id, cell_index):
         size = len(json.dumps(msg.get("content", {}), default=str))
@@ -54,6 +59,7 @@ class Run:
     recorded: dict | None  # the probes' values, None if nothing usable was saved
     stopped: str | None  # why the run ended early, in words
     seconds: float
+    notes: list[str]  # limits hit along the way
 
 
 def _read_results(path: Path) -> dict | None:
@@ -64,6 +70,13 @@ def _read_results(path: Path) -> dict | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return recorded if isinstance(recorded, dict) else None
+
+
+def _limit_notes(nb, limits: Limits) -> list[str]:
+    """Cells that ran into the memory limit (the allocation failed with MemoryError)."""
+    return [f"{_cell_label(nb, index)} ran out of memory (limit {limits.memory_bytes / 1024**3:g} GiB per process)"
+            for index, cell in enumerate(nb.cells)
+            if any(output.get("ename") == "MemoryError" for output in cell.get("outputs", []))]
 
 
 def _cell_label(nb, index: int | None) -> str:
@@ -86,12 +99,12 @@ async def _execute(client: CappedClient, limits: Limits, log_file) -> str | None
         await asyncio.wait_for(client.async_execute(stdout=log_file, stderr=subprocess.STDOUT),
                                timeout=limits.notebook_seconds)
     except CellTimeoutError:
-        return f"{_cell_label(client.nb, _running_index(client))} ran over {limits.cell_seconds} s and was stopped"
+        return f"{_cell_label(client.nb, client.running)} ran over {limits.cell_seconds} s and was stopped"
     except asyncio.TimeoutError:
         return f"the notebook ran over {limits.notebook_seconds} s in all and was stopped " \
-               f"at {_cell_label(client.nb, _running_index(client))}"
+               f"at {_cell_label(client.nb, client.running)}"
     except DeadKernelError:
-        return (f"the kernel died at {_cell_label(client.nb, _running_index(client))} "
+        return (f"the kernel died at {_cell_label(client.nb, client.running)} "
                 f"(memory limit {limits.memory_bytes // 1024**3} GiB, exit, or crash)")
     except RuntimeError as error:  # the kernel could not start or answer
         return f"the kernel stopped answering ({str(error).splitlines()[0][:120]})"
@@ -104,14 +117,6 @@ async def _execute(client: CappedClient, limits: Limits, log_file) -> str | None
             await km.shutdown_kernel(now=True)
         except Exception:  # already gone
             pass
-    return None
-
-
-def _running_index(client: CappedClient) -> int | None:
-    """The cell that was running: the first code cell without a reply yet."""
-    for index, cell in enumerate(client.nb.cells):
-        if cell.cell_type == "code" and cell.get("execution_count") is None:
-            return index
     return None
 
 
@@ -137,6 +142,7 @@ def run(nb, limits: Limits, use_sandbox: bool, data_root: Path | None) -> Run:
         with open(scratch / "kernel.log", "wb") as log_file:
             stopped = asyncio.run(_execute(client, limits, log_file))
         recorded = _read_results(workdir / RESULTS_NAME)
-        return Run(nb=nb, recorded=recorded, stopped=stopped, seconds=time.monotonic() - started)
+        return Run(nb=nb, recorded=recorded, stopped=stopped, seconds=time.monotonic() - started,
+                   notes=_limit_notes(nb, limits))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -97,7 +97,7 @@ def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, lis
     """
     started = time.monotonic()
     result = {"file": str(path), "student": path.resolve().parent.name, "assignment": None,
-              "verdicts": [], "written": {}, "missing_answers": [], "error": None, "stopped": None,
+              "verdicts": [], "written": {}, "missing_answers": [], "error": None, "stopped": None, "notes": [],
               "sandbox": settings.sandbox}
     try:
         nb = notebook.read(path)
@@ -114,6 +114,6 @@ def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, lis
     verdicts = judge.verdicts(notebook.checks(reference_nb), reference, run.recorded, built.student_code,
                               run.stopped, test_data)
     result.update(verdicts=[v.as_dict() for v in verdicts], written=built.written,
-                  missing_answers=built.missing_answers, stopped=run.stopped,
+                  missing_answers=built.missing_answers, stopped=run.stopped, notes=run.notes,
                   seconds=round(time.monotonic() - started, 2))
     return result, run.nb, built.roles

@@ -45,6 +45,7 @@ def summary_table(result: dict) -> str:
     notes = []
     if result.get("stopped"):
         notes.append(f"The run stopped early: {html.escape(result['stopped'])}.")
+    notes += [html.escape(note) + "." for note in result.get("notes", [])]
     if result.get("missing_answers"):
         notes.append("Answer cells not found in your notebook: " + html.escape(", ".join(result["missing_answers"])) + ".")
     if result["written"]:
@@ -93,6 +94,7 @@ def write_gradebook(out_dir: Path, results: list[dict]) -> Path:
             got, most = score(result)
             status = "error: " + result["error"] if result["error"] else (
                 "stopped: " + result["stopped"] if result["stopped"] else "graded")
+            status += "".join("; " + note for note in result.get("notes", []))
             writer.writerow([result["student"], result["assignment"] or "", result["file"],
                              *[points.get(q, "") for q in questions], got, most, status])
     return target
@@ -129,4 +131,5 @@ def line(result: dict) -> str:
     got, most = score(result)
     failed = [v["question"] for v in result["verdicts"] if not v["points"]]
     tail = f"  stopped: {result['stopped']}" if result["stopped"] else ""
+    tail += "".join(f"  ({note})" for note in result.get("notes", []))
     return f"{who} {got:>3}/{most:<3} " + (f"failed: {', '.join(failed)}" if failed else "all passed") + tail

@@ -232,7 +232,7 @@ def test_stuck_cell_ignoring_sigint_is_stopped_and_the_batch_finishes(course, tm
     results = {r["student"]: r for r in batch.grade_all([tmp_path / "class"], quick, tmp_path / "out",
                                                         echo=lambda line: None)}
     assert time.monotonic() - started < 120
-    assert "ran over 15 s" in results["loop"]["stopped"], results["loop"]
+    assert "ran over 15 s" in results["loop"]["stopped"] and "'import signal'" in results["loop"]["stopped"], results["loop"]
     assert results["fine"]["stopped"] is None, results["fine"]
     assert report.score(results["fine"])[0] == 2
 
@@ -260,6 +260,7 @@ def test_memory_hog_is_stopped_and_reported(course, tmp_path):
     errors = [o.get("ename") for cell in executed.cells for o in cell.get("outputs", [])]
     assert "MemoryError" in errors
     assert report.score(result)[0] == 0
+    assert "ran out of memory" in result["notes"][0] and "bytearray" in result["notes"][0]
 
 
 # ---------------------------------------------------------------- inputs and outputs
