@@ -176,6 +176,105 @@ def test_solution_passes_its_own_probes(number):
 # ---------------------------------------------------------------- plausible wrong answers
 
 WRONG_ANSWERS = {
+    # 08: codes that lose information, float logarithms where integers are exact, wrong units
+    "08 encode puts a space between codewords": ("08", "a08-answer-codec", "8.1", """
+def encode(message, code: dict) -> str:
+    return " ".join(code[symbol] for symbol in message)
+
+
+def decode(bits: str, code: dict) -> list:
+    symbol_of = {word: symbol for symbol, word in code.items()}
+    return [symbol_of[word] for word in bits.split()]
+"""),
+    "08 block width as whole bits per symbol (2 bits each)": ("08", "a08-answer-block", "8.3", """
+def block_bits(n: int) -> int:
+    return 2 * n
+
+
+def bits_per_symbol(n: int) -> float:
+    return block_bits(n) / n
+
+
+def encode_block(digits: list) -> str:
+    number = 0
+    for digit in digits:
+        number = 3 * number + digit
+    return format(number, f"0{block_bits(len(digits))}b")
+
+
+def decode_block(bits: str, n: int) -> list:
+    number, digits = int(bits, 2), []
+    for _ in range(n):
+        number, digit = divmod(number, 3)
+        digits.append(digit)
+    return digits[::-1]
+"""),
+    "08 entropy in nats instead of bits": ("08", "a08-answer-entropy", "8.4", """
+def entropy_bits(p) -> float:
+    return -sum(x * math.log(x) for x in p if x > 0)
+"""),
+    "08 trits_needed from a float logarithm": ("08", "a08-answer-pam3", "8.6", """
+def trits_needed(count: int) -> int:
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    return math.ceil(math.log2(count) / math.log2(3))
+
+
+def pam3_encode(value: int, k: int) -> list:
+    if not 0 <= value < 3 ** k:
+        raise ValueError("value out of range")
+    levels = []
+    for _ in range(k):
+        value, digit = divmod(value, 3)
+        levels.append(digit - 1)
+    return levels[::-1]
+
+
+def pam3_decode(levels: list) -> int:
+    if any(level not in (-1, 0, 1) for level in levels):
+        raise ValueError("bad level")
+    value = 0
+    for level in levels:
+        value = 3 * value + level + 1
+    return value
+"""),
+    # 09: overflow in the two-way softmax, "neither" left out of the normalisation, log(0), no centring
+    "09 two_way_softmax from exp without the max trick": ("09", "a09-answer-two-way", "9.1", """
+def two_way_softmax(s_i: torch.Tensor, s_j: torch.Tensor) -> torch.Tensor:
+    return torch.exp(s_i) / (torch.exp(s_i) + torch.exp(s_j))
+
+
+def logistic(d: torch.Tensor) -> torch.Tensor:
+    return 1 / (1 + torch.exp(-d))
+"""),
+    "09 three_way_probabilities keeps the two-way probabilities for i and j": ("09", "a09-answer-three-way", "9.3", """
+def three_way_probabilities(s_i: torch.Tensor, s_j: torch.Tensor, s_neither: torch.Tensor) -> torch.Tensor:
+    p_i = torch.sigmoid(s_i - s_j)
+    p_neither = torch.sigmoid(s_neither - torch.maximum(s_i, s_j))
+    return torch.stack([p_i * (1 - p_neither), (1 - p_i) * (1 - p_neither), p_neither], dim=-1)
+"""),
+    "09 log_likelihood as log(sigmoid) (log 0 = -inf)": ("09", "a09-answer-likelihood", "9.5", """
+def log_likelihood(scores: torch.Tensor, wins: torch.Tensor) -> torch.Tensor:
+    return (wins * torch.log(torch.sigmoid(scores[:, None] - scores[None, :]))).sum()
+"""),
+    "09 fit_scores from random scores, not centred": ("09", "a09-answer-fit", "9.6", """
+def fit_scores(wins: torch.Tensor, steps: int = 500, lr: float = 2.0) -> torch.Tensor:
+    scores = torch.randn(len(wins), requires_grad=True)
+    for _ in range(steps):
+        (gradient,) = torch.autograd.grad(-log_likelihood(scores, wins) / wins.sum(), scores)
+        with torch.no_grad():
+            scores -= lr * gradient
+    return scores.detach()
+"""),
+    "09 fit_scores stops after 20 steps": ("09", "a09-answer-fit", "9.6", """
+def fit_scores(wins: torch.Tensor, steps: int = 500, lr: float = 2.0) -> torch.Tensor:
+    scores = torch.zeros(len(wins), requires_grad=True)
+    for _ in range(20):
+        (gradient,) = torch.autograd.grad(-log_likelihood(scores, wins) / wins.sum(), scores)
+        with torch.no_grad():
+            scores -= lr * gradient
+    return (scores - scores.mean()).detach()
+"""),
     # 05: closed forms where autograd is asked for, a covariance that never samples, wrong covariances
     "05 loss_hessian from the closed form instead of autograd": ("05", "fc7cb5fb", "5.1", """
 def loss_hessian(o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -311,8 +410,15 @@ ROUNDS = [
     ["07 last_good bisects Python floats, not the values of the format"],
     ["07 exp limits from log(finfo.max) and log(finfo.tiny)", "07 naive_softmax subtracts the maximum"],
     ["07 largest_safe_logit from the formula log(max) - log(n)"],
+    ["08 encode puts a space between codewords", "08 block width as whole bits per symbol (2 bits each)",
+     "08 entropy in nats instead of bits", "08 trits_needed from a float logarithm"],
+    ["09 two_way_softmax from exp without the max trick",
+     "09 three_way_probabilities keeps the two-way probabilities for i and j",
+     "09 log_likelihood as log(sigmoid) (log 0 = -inf)"],
+    ["09 fit_scores from random scores, not centred"],
+    ["09 fit_scores stops after 20 steps"],
 ]
-DEPENDENT = {"7.1": {"7.2", "7.3", "7.4"}}  # questions whose functions call the named one
+DEPENDENT = {"7.1": {"7.2", "7.3", "7.4"}, "9.5": {"9.6"}}  # questions whose functions call the named one
 
 
 def round_of(case: str) -> int:
@@ -346,3 +452,68 @@ def test_wrong_answer_fails_its_question(case):
         targeted = WRONG_ANSWERS[other][2]
         allowed |= {targeted} | DEPENDENT.get(targeted, set())
     assert failed <= allowed, f"{case}: questions it does not target fail too: {sorted(failed - allowed)}"
+
+
+# ---------------------------------------------------------------- what the student copy shows
+
+HIDDEN_CELL = ("# PROBE", "# SOLUTION ONLY", "<!-- SOLUTION ONLY -->")
+LEAKS = {  # answers that must not appear anywhere a student can read them
+    "05": ["torch.diag(p) - torch.outer(p, p)", "diag(p) - p", "outer(p, p)", "p_i \\delta_{ij} - p_i p_j",
+           "p @ v ** 2", "(p * v ** 2).sum()", "(v - mean) ** 2", "hessian(lambda z: F.cross_entropy"],
+    "06": ["hessian(lambda z: torch.logsumexp", "eigvalsh(torch.diag", "max(dim=-1, keepdim=True)", "b = max(x)",
+           "diag(p) - p"],
+    "07": ["torch.exp(logits) / torch.exp(logits).sum()", "e / e.sum(", "ref = lambda"],
+    "08": ["bit_length", "3 ** trits < count", "math.log2(x) for x in p"],
+    "09": ["F.logsigmoid(differences)", "softmax(torch.stack([s_i, s_j]", "scores -= scores.mean()"],
+}
+
+
+def student_view(number: str) -> str:
+    """Every line a student can read: hidden cells dropped, answers cut out (as the generator does)."""
+    nb = nbformat.read(SOLUTIONS_DIR / f"{NOTEBOOKS[number]}.ipynb", as_version=4)
+    lines = []
+    for cell in nb.cells:
+        if first_line(cell).startswith(HIDDEN_CELL):
+            continue
+        inside = False
+        for line in cell.source.splitlines():
+            if line.strip() in (BEGIN, END):
+                inside = line.strip() == BEGIN
+            elif not inside:
+                lines.append(line)
+    return "\n".join(lines)
+
+
+def hidden_lines(number: str) -> set[str]:
+    """Stripped lines of answers and hidden cells that a student must not see."""
+    nb = nbformat.read(SOLUTIONS_DIR / f"{NOTEBOOKS[number]}.ipynb", as_version=4)
+    hidden = set()
+    for cell in nb.cells:
+        whole_cell_hidden = first_line(cell).startswith(HIDDEN_CELL) and not first_line(cell).startswith("# PROBE")
+        inside = False
+        for line in cell.source.splitlines():
+            if line.strip() in (BEGIN, END):
+                inside = line.strip() == BEGIN
+            elif (inside or whole_cell_hidden) and len(line.strip()) > 12:
+                hidden.add(line.strip())
+    return hidden
+
+
+@pytest.mark.parametrize("number", sorted(NOTEBOOKS))
+def test_student_view_leaks_no_answer(number):
+    view = student_view(number)
+    for leak in LEAKS[number]:
+        assert leak not in view, f"{number}: the student copy shows {leak!r}"
+    visible = {line.strip() for line in view.splitlines()}
+    shown = sorted(hidden_lines(number) & visible)
+    assert not shown, f"{number}: lines of answers or solution-only cells appear elsewhere: {shown}"
+
+
+@pytest.mark.parametrize("number", sorted(NOTEBOOKS))
+def test_every_checked_question_has_a_probe(number):
+    nb = nbformat.read(SOLUTIONS_DIR / f"{NOTEBOOKS[number]}.ipynb", as_version=4)
+    heads = [first_line(cell) for cell in nb.cells if cell.cell_type == "code"]
+    checked = {head.split()[2] for head in heads if head.startswith("# CHECK ")}
+    probed = {head.split()[2] for head in heads if head.startswith("# PROBE ") and head != "# PROBE SETUP"}
+    assert checked == probed, f"{number}: checked {sorted(checked)} but probed {sorted(probed)}"
+    assert "# PROBE SETUP" in heads, f"{number} has no PROBE SETUP cell"
