@@ -1,176 +1,30 @@
-"""Assignments 05-09: the hidden probes catch each listed wrong answer; the student copies leak nothing.
+"""Assignments 05-09: each plausible wrong answer scores 0 on its question through the grader,
+and the student copies show none of the answers the assignments issue listed.
 
-Each wrong-answer case copies a solution, swaps one answer cell for a plausible wrong answer, and
-runs the notebook the way the grader does: ``# CHECK`` and ``# SKIP WHEN GRADING`` cells dropped,
-``# PROBE`` cells kept, an error in one cell does not stop the run, and a last cell saves what
-the probes recorded. The recordings are then judged against those of the unchanged solution
-(judges as documented in ``grading.probe``), and the forbidden names are looked for in the
-student's functions.
+A round copies a solution, swaps answer cells (by cell id) for plausible wrong answers, and
+grades the copy through the whole sandboxed path (``grading.grade.grade_file``): the grader
+takes the answer cells from the copy and everything else from the solution, runs the hidden
+probes, and judges what they recorded against the solution's recordings. Wrong answers that
+change different cells of one notebook share a round (one kernel instead of several).
 """
 
 from __future__ import annotations
 
-import ast
-import copy
 import functools
-import json
-import math
-import os
-import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[1]
-SOLUTIONS_DIR = ROOT / "solutions"
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-DROPPED = ("# CHECK", "# SKIP WHEN GRADING")
+from grading import notebook
+from grading.generate import EXERCISES_DIR, SOLUTIONS_DIR
+from grading.grade import Settings, grade_file
+from grading.sandbox import sandbox_problem
+
 NOTEBOOKS = {
     "05": "05_exponential_family", "06": "06_log_partition", "07": "07_numerical_limits",
     "08": "08_information_codes", "09": "09_bradley_terry",
 }
-
-
-# ---------------------------------------------------------------- running like the grader
-
-def first_line(cell) -> str:
-    return cell.source.split("\n", 1)[0].strip()
-
-
-def graded_copy(number: str, swaps: dict[str, str] | None = None):
-    """The solution as the grader runs it, with answer cells (by id) replaced by ``swaps``."""
-    nb = nbformat.read(SOLUTIONS_DIR / f"{NOTEBOOKS[number]}.ipynb", as_version=4)
-    swaps = dict(swaps or {})
-    cells = []
-    for cell in nb.cells:
-        if cell.cell_type == "code" and first_line(cell).startswith(DROPPED):
-            continue
-        if cell.get("id") in swaps:
-            assert BEGIN in cell.source, f"cell {cell.id} of {number} is not an answer cell"
-            cell = copy.deepcopy(cell)
-            cell.source = swaps.pop(cell.id)
-        cells.append(cell)
-    assert not swaps, f"no answer cells with ids {sorted(swaps)} in {number}"
-    nb.cells = cells
-    return nb
-
-
-def run_probes(nb) -> dict:
-    """Execute ``nb`` in a fresh kernel in a scratch folder and return what its probes recorded."""
-    with tempfile.TemporaryDirectory() as folder:
-        results = Path(folder) / "probe_results.json"
-        nb = copy.deepcopy(nb)
-        nb.cells.append(nbformat.v4.new_code_cell(f"probe.save({str(results)!r})"))
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-        client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                                resources={"metadata": {"path": folder}})
-        client.execute(env=dict(os.environ))
-        assert results.exists(), "the probes' results were not saved (did the PROBE SETUP cell run?)"
-        return json.loads(results.read_text(encoding="utf-8"))
-
-
-@functools.lru_cache(maxsize=None)
-def reference(number: str) -> dict:
-    """What the probes record on the unchanged solution (run once per test session)."""
-    return run_probes(graded_copy(number))
-
-
-# ---------------------------------------------------------------- judging (as grading.probe documents)
-
-def flat(value: dict) -> tuple[list, list]:
-    return value.get("shape"), value.get("data")
-
-
-def within(got: float, want: float, rtol: float, atol: float) -> bool:
-    if isinstance(got, bool) or isinstance(want, bool):
-        return got == want
-    if math.isnan(want) or math.isinf(want):
-        return (math.isnan(want) and math.isnan(got)) or got == want
-    return math.isfinite(got) and abs(got - want) <= atol + rtol * abs(want)
-
-
-def close(got: dict, want: dict, rtol: float, atol: float) -> bool:
-    if "text" in want or "text" in got:
-        return got == want
-    if "dict" in want or "dict" in got:
-        return (set(got.get("dict", {})) == set(want.get("dict", {}))
-                and all(close(got["dict"][k], want["dict"][k], rtol, atol) for k in want["dict"]))
-    (got_shape, got_data), (want_shape, want_data) = flat(got), flat(want)
-    return got_shape == want_shape and all(within(g, w, rtol, atol) for g, w in zip(got_data, want_data))
-
-
-def label_passes(rule: dict, label: str, student_values: dict, reference_values: dict) -> bool:
-    if label not in student_values:
-        return False
-    value = student_values[label]
-    if rule["judge"] == "equal":
-        return value == reference_values[label]
-    if rule["judge"] == "close":
-        return close(value, reference_values[rule["target"] or label], rule["rtol"], rule["atol"])
-    if rule["judge"] == "differs":
-        other = student_values.get(rule["target"])
-        return other is not None and not close(value, other, 0.0, rule["atol"])
-    if rule["judge"] == "range":
-        _, data = flat(value)
-        return bool(data) and all(isinstance(x, (int, float)) and math.isfinite(x)
-                                  and rule["low"] <= x <= rule["high"] for x in data)
-    raise AssertionError(f"this test does not judge {rule['judge']!r}")
-
-
-def names_used(nb, function: str) -> set[str]:
-    """Every name and attribute in ``function`` and in the notebook's functions it calls."""
-    definitions = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or first_line(cell).startswith("# PROBE"):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                definitions[node.name] = node
-    seen, names, todo = set(), set(), [function]
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in definitions:
-            continue
-        seen.add(name)
-        for node in ast.walk(definitions[name]):
-            if isinstance(node, ast.Name):
-                names.add(node.id)
-                todo.append(node.id)
-            elif isinstance(node, ast.Attribute):
-                names.add(node.attr)
-    return names
-
-
-def failed_questions(nb, student: dict, ref: dict) -> set[str]:
-    """Questions for which some label the reference recorded fails, or a forbidden name is used."""
-    failed = set()
-    for question, rules in ref["judges"].items():
-        values = student["values"].get(question, {})
-        for label, rule in rules.items():
-            if not label_passes(rule, label, values, ref["values"][question]):
-                failed.add(question)
-    for question, rules in ref["forbidden"].items():
-        for rule in rules:
-            if names_used(nb, rule["function"]) & set(rule["names"]):
-                failed.add(question)
-    return failed
-
-
-# ---------------------------------------------------------------- the solutions themselves
-
-@pytest.mark.parametrize("number", sorted(NOTEBOOKS))
-def test_solution_passes_its_own_probes(number):
-    ref = reference(number)
-    assert ref["values"], f"assignment {number} records nothing"
-    assert failed_questions(graded_copy(number), ref, ref) == set()
 
 
 # ---------------------------------------------------------------- plausible wrong answers
@@ -392,8 +246,8 @@ def hessian_eigenvalues(x: torch.Tensor) -> torch.Tensor:
 }
 
 
-# Wrong answers run together when they change different cells of one notebook (one kernel per
-# round instead of one per case); a question may also fail because it calls a wrong function.
+# Wrong answers run together when they change different cells of one notebook; a question may
+# also fail because it calls a function that a wrong answer replaced.
 ROUNDS = [
     ["05 loss_hessian from the closed form instead of autograd",
      "05 softmax_covariance leaves out the product of the means",
@@ -418,20 +272,42 @@ ROUNDS = [
     ["09 fit_scores from random scores, not centred"],
     ["09 fit_scores stops after 20 steps"],
 ]
-DEPENDENT = {"7.1": {"7.2", "7.3", "7.4"}, "9.5": {"9.6"}}  # questions whose functions call the named one
+DEPENDENT = {"7.1": {"7.2", "7.3", "7.4"}, "9.5": {"9.6"}}  # questions whose functions call these
 
 
-def round_of(case: str) -> int:
-    (index,) = [i for i, cases in enumerate(ROUNDS) if case in cases]
-    return index
+@pytest.fixture(scope="module")
+def settings(real_root):
+    problem = sandbox_problem()
+    if problem:
+        pytest.fail(f"grading needs the sandbox: {problem}")
+    return Settings(data_root=real_root)
 
 
-@functools.lru_cache(maxsize=None)
-def failed_in_round(index: int) -> frozenset:
+def questions_lost(index: int, settings: Settings, folder: Path) -> frozenset:
+    """The questions that score 0 when round ``index``'s wrong answers are graded."""
     cases = [WRONG_ANSWERS[case] for case in ROUNDS[index]]
     (number,) = {case[0] for case in cases}
-    nb = graded_copy(number, {cell_id: source.strip("\n") for _, cell_id, _, source in cases})
-    return frozenset(failed_questions(nb, run_probes(nb), reference(number)))
+    swaps = {cell_id: source.strip("\n") for _, cell_id, _, source in cases}
+    nb = notebook.read(SOLUTIONS_DIR / f"{NOTEBOOKS[number]}.ipynb")
+    for cell in nb.cells:
+        if cell.get("id") in swaps:
+            assert notebook.has_solution(cell), f"cell {cell.id} of {number} is not an answer cell"
+            cell.source = swaps.pop(cell.id)
+    assert not swaps, f"no cells with ids {sorted(swaps)} in {number}"
+    path = folder / f"{NOTEBOOKS[number]}.ipynb"
+    nbformat.write(nb, path)
+    result, _, _ = grade_file(path, settings)
+    assert result["error"] is None and result["stopped"] is None, result["error"] or result["stopped"]
+    return frozenset(v["question"] for v in result["verdicts"] if v["points"] < v["max_points"])
+
+
+@pytest.fixture(scope="module")
+def failed_in_round(settings, tmp_path_factory):
+    """``round index -> questions that scored 0``, each round graded once."""
+    @functools.lru_cache(maxsize=None)
+    def lost(index: int) -> frozenset:
+        return questions_lost(index, settings, tmp_path_factory.mktemp(f"round_{index}"))
+    return lost
 
 
 def test_every_wrong_answer_runs_in_one_round():
@@ -439,25 +315,25 @@ def test_every_wrong_answer_runs_in_one_round():
     for cases in ROUNDS:
         cells = [WRONG_ANSWERS[case][1] for case in cases]
         assert len(cells) == len(set(cells)), f"a round changes one cell twice: {cases}"
+        assert len({WRONG_ANSWERS[case][0] for case in cases}) == 1, f"a round mixes notebooks: {cases}"
 
 
 @pytest.mark.parametrize("case", sorted(WRONG_ANSWERS))
-def test_wrong_answer_fails_its_question(case):
+def test_wrong_answer_scores_zero_on_its_question(case, failed_in_round):
     number, cell_id, question, source = WRONG_ANSWERS[case]
-    index = round_of(case)
+    index = next(i for i, cases in enumerate(ROUNDS) if case in cases)
     failed = failed_in_round(index)
     assert question in failed, f"{case}: question {question} still scores"
     allowed = set()
     for other in ROUNDS[index]:
         targeted = WRONG_ANSWERS[other][2]
         allowed |= {targeted} | DEPENDENT.get(targeted, set())
-    assert failed <= allowed, f"{case}: questions it does not target fail too: {sorted(failed - allowed)}"
+    assert failed <= allowed, f"{case}: questions it does not target score 0 too: {sorted(failed - allowed)}"
 
 
 # ---------------------------------------------------------------- what the student copy shows
 
-HIDDEN_CELL = ("# PROBE", "# SOLUTION ONLY", "<!-- SOLUTION ONLY -->")
-LEAKS = {  # answers that must not appear anywhere a student can read them
+LEAKS = {  # answers (and the expressions the issue found) that no student copy may show
     "05": ["torch.diag(p) - torch.outer(p, p)", "diag(p) - p", "outer(p, p)", "p_i \\delta_{ij} - p_i p_j",
            "p @ v ** 2", "(p * v ** 2).sum()", "(v - mean) ** 2", "hessian(lambda z: F.cross_entropy"],
     "06": ["hessian(lambda z: torch.logsumexp", "eigvalsh(torch.diag", "max(dim=-1, keepdim=True)", "b = max(x)",
@@ -468,52 +344,11 @@ LEAKS = {  # answers that must not appear anywhere a student can read them
 }
 
 
-def student_view(number: str) -> str:
-    """Every line a student can read: hidden cells dropped, answers cut out (as the generator does)."""
-    nb = nbformat.read(SOLUTIONS_DIR / f"{NOTEBOOKS[number]}.ipynb", as_version=4)
-    lines = []
-    for cell in nb.cells:
-        if first_line(cell).startswith(HIDDEN_CELL):
-            continue
-        inside = False
-        for line in cell.source.splitlines():
-            if line.strip() in (BEGIN, END):
-                inside = line.strip() == BEGIN
-            elif not inside:
-                lines.append(line)
-    return "\n".join(lines)
-
-
-def hidden_lines(number: str) -> set[str]:
-    """Stripped lines of answers and hidden cells that a student must not see."""
-    nb = nbformat.read(SOLUTIONS_DIR / f"{NOTEBOOKS[number]}.ipynb", as_version=4)
-    hidden = set()
-    for cell in nb.cells:
-        whole_cell_hidden = first_line(cell).startswith(HIDDEN_CELL) and not first_line(cell).startswith("# PROBE")
-        inside = False
-        for line in cell.source.splitlines():
-            if line.strip() in (BEGIN, END):
-                inside = line.strip() == BEGIN
-            elif (inside or whole_cell_hidden) and len(line.strip()) > 12:
-                hidden.add(line.strip())
-    return hidden
 
 
 @pytest.mark.parametrize("number", sorted(NOTEBOOKS))
-def test_student_view_leaks_no_answer(number):
-    view = student_view(number)
-    for leak in LEAKS[number]:
-        assert leak not in view, f"{number}: the student copy shows {leak!r}"
-    visible = {line.strip() for line in view.splitlines()}
-    shown = sorted(hidden_lines(number) & visible)
-    assert not shown, f"{number}: lines of answers or solution-only cells appear elsewhere: {shown}"
-
-
-@pytest.mark.parametrize("number", sorted(NOTEBOOKS))
-def test_every_checked_question_has_a_probe(number):
-    nb = nbformat.read(SOLUTIONS_DIR / f"{NOTEBOOKS[number]}.ipynb", as_version=4)
-    heads = [first_line(cell) for cell in nb.cells if cell.cell_type == "code"]
-    checked = {head.split()[2] for head in heads if head.startswith("# CHECK ")}
-    probed = {head.split()[2] for head in heads if head.startswith("# PROBE ") and head != "# PROBE SETUP"}
-    assert checked == probed, f"{number}: checked {sorted(checked)} but probed {sorted(probed)}"
-    assert "# PROBE SETUP" in heads, f"{number} has no PROBE SETUP cell"
+def test_student_copy_shows_none_of_the_listed_answers(number):
+    exercise = notebook.read(EXERCISES_DIR / f"{NOTEBOOKS[number]}.ipynb")
+    text = "\n".join(cell.source for cell in exercise.cells)
+    shown = [leak for leak in LEAKS[number] if leak in text]
+    assert not shown, f"exercises/{NOTEBOOKS[number]}.ipynb shows {shown}"
