@@ -29,7 +29,121 @@ NOTEBOOKS = {
 
 # ---------------------------------------------------------------- plausible wrong answers
 
-WRONG_ANSWERS = {
+WRONG_ANSWERS = {  # name: (assignment, answer cell id, question it must lose, the wrong answer cell)
+    # 05: closed forms where autograd is asked for, a covariance that never samples, wrong covariances
+    "05 loss_hessian from the closed form instead of autograd": ("05", "fc7cb5fb", "5.1", """
+def loss_hessian(o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    p = torch.softmax(o, dim=-1)
+    return torch.diag(p) - torch.outer(p, p)
+"""),
+    "05 softmax_covariance leaves out the product of the means": ("05", "218536e0", "5.2", """
+def softmax_covariance(p: torch.Tensor) -> torch.Tensor:
+    return torch.diag(p)
+"""),
+    "05 softmax_covariance through the Hessian of 5.1": ("05", "218536e0", "5.2", """
+def softmax_covariance(p: torch.Tensor) -> torch.Tensor:
+    return loss_hessian(torch.log(p), torch.tensor(0))
+"""),
+    "05 second_derivative_along from the variance instead of autograd": ("05", "32304e99", "5.3", """
+def second_derivative_along(o: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return variance_of(v, torch.softmax(o, dim=-1))
+
+
+def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    mean = (p * v).sum()
+    return (p * (v - mean) ** 2).sum()
+"""),
+    "05 variance_of forgets to subtract the mean": ("05", "32304e99", "5.3", """
+def second_derivative_along(o: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    t = torch.zeros((), requires_grad=True)
+    (first,) = torch.autograd.grad(F.cross_entropy(o + t * v, y), t, create_graph=True)
+    (second,) = torch.autograd.grad(first, t)
+    return second
+
+
+def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    return (p * v ** 2).sum()
+"""),
+    "05 sampled_covariance returns the exact covariance without sampling": ("05", "3ec067a6", "5.4", """
+def sampled_covariance(p: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.diag(p) - torch.outer(p, p)
+"""),
+    "05 sampled_covariance does not centre the one-hot rows": ("05", "3ec067a6", "5.4", """
+def sampled_covariance(p: torch.Tensor, n: int) -> torch.Tensor:
+    rows = F.one_hot(torch.multinomial(p, n, replacement=True), num_classes=len(p)).to(p.dtype)
+    return rows.T @ rows / n
+"""),
+    # 06: one b for the whole batch: row [0, 1] of [[1000, 999], [0, 1]] becomes 1000 + log(0) = -inf
+    "06 log_partition_stable shifts by the global max": ("06", "940e5688", "6.2", '''
+def log_partition_stable(x: torch.Tensor) -> torch.Tensor:
+    b = x.max()
+    return b + torch.log(torch.exp(x - b).sum(dim=-1))
+'''),
+    "06 log_partition_stable calls torch.logsumexp": ("06", "940e5688", "6.2", '''
+def log_partition_stable(x: torch.Tensor) -> torch.Tensor:
+    return torch.logsumexp(x, dim=-1)
+'''),
+    "06 log_partition_stable hides torch.logsumexp in a helper": ("06", "940e5688", "6.2", '''
+def helper(x):
+    return x.logsumexp(-1)
+
+
+def log_partition_stable(x: torch.Tensor) -> torch.Tensor:
+    return helper(x)
+'''),
+    "06 hessian_eigenvalues from the closed form instead of autograd": ("06", "60c0b98a", "6.3", '''
+def hessian_eigenvalues(x: torch.Tensor) -> torch.Tensor:
+    p = torch.softmax(x, dim=-1)
+    return torch.linalg.eigvalsh(torch.diag(p) - torch.outer(p, p))
+'''),
+    "06 hessian_eigenvalues closed form spelled without softmax, diag or outer": ("06", "60c0b98a", "6.3", '''
+def hessian_eigenvalues(x: torch.Tensor) -> torch.Tensor:
+    e = (x - x.max()).exp()
+    p = e / e.sum()
+    return torch.linalg.eigvalsh(torch.eye(len(x), dtype=x.dtype) * p - p[:, None] * p[None, :])
+'''),
+    # 07: a bisection on Python floats, limits from formulas, a softmax with the max trick
+    "07 last_good bisects Python floats, not the values of the format": ("07", "f0ff38a0", "7.1", """
+def last_good(dtype: torch.dtype, good: float, bad: float, is_good) -> float:
+    for step in range(200):
+        middle = (good + bad) / 2
+        if is_good(torch.tensor(middle, dtype=dtype)):
+            good = middle
+        else:
+            bad = middle
+    return good
+"""),
+    "07 exp limits from log(finfo.max) and log(finfo.tiny)": ("07", "520598fd", "7.2", """
+def largest_safe_exp_argument(dtype: torch.dtype) -> float:
+    return math.log(torch.finfo(dtype).max)
+
+
+def smallest_safe_exp_argument(dtype: torch.dtype) -> float:
+    return last_good(dtype, 0.0, -1000.0, lambda x: bool(torch.exp(x) > 0))
+"""),
+    "07 naive_softmax subtracts the maximum": ("07", "ca59fe05", "7.4", """
+def naive_softmax(o: torch.Tensor) -> torch.Tensor:
+    e = torch.exp(o - o.max(dim=-1, keepdim=True).values)
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def largest_safe_logit(dtype: torch.dtype, num_classes: int) -> float:
+    def is_distribution(c: torch.Tensor) -> bool:
+        p = torch.exp(c.repeat(num_classes))
+        p = p / p.sum()
+        return bool(torch.isfinite(p).all()) and abs(p.double().sum().item() - 1) < 0.01
+
+    return last_good(dtype, 0.0, 1000.0, is_distribution)
+"""),
+    "07 largest_safe_logit from the formula log(max) - log(n)": ("07", "ca59fe05", "7.4", """
+def naive_softmax(o: torch.Tensor) -> torch.Tensor:
+    e = torch.exp(o)
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def largest_safe_logit(dtype: torch.dtype, num_classes: int) -> float:
+    return math.log(torch.finfo(dtype).max) - math.log(num_classes)
+"""),
     # 08: codes that lose information, float logarithms where integers are exact, wrong units
     "08 encode puts a space between codewords": ("08", "a08-answer-codec", "8.1", """
 def encode(message, code: dict) -> str:
@@ -129,120 +243,6 @@ def fit_scores(wins: torch.Tensor, steps: int = 500, lr: float = 2.0) -> torch.T
             scores -= lr * gradient
     return (scores - scores.mean()).detach()
 """),
-    # 05: closed forms where autograd is asked for, a covariance that never samples, wrong covariances
-    "05 loss_hessian from the closed form instead of autograd": ("05", "fc7cb5fb", "5.1", """
-def loss_hessian(o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    p = torch.softmax(o, dim=-1)
-    return torch.diag(p) - torch.outer(p, p)
-"""),
-    "05 softmax_covariance leaves out the product of the means": ("05", "218536e0", "5.2", """
-def softmax_covariance(p: torch.Tensor) -> torch.Tensor:
-    return torch.diag(p)
-"""),
-    "05 softmax_covariance through the Hessian of 5.1": ("05", "218536e0", "5.2", """
-def softmax_covariance(p: torch.Tensor) -> torch.Tensor:
-    return loss_hessian(torch.log(p), torch.tensor(0))
-"""),
-    "05 second_derivative_along from the variance instead of autograd": ("05", "32304e99", "5.3", """
-def second_derivative_along(o: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    return variance_of(v, torch.softmax(o, dim=-1))
-
-
-def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    mean = (p * v).sum()
-    return (p * (v - mean) ** 2).sum()
-"""),
-    "05 variance_of forgets to subtract the mean": ("05", "32304e99", "5.3", """
-def second_derivative_along(o: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    t = torch.zeros((), requires_grad=True)
-    (first,) = torch.autograd.grad(F.cross_entropy(o + t * v, y), t, create_graph=True)
-    (second,) = torch.autograd.grad(first, t)
-    return second
-
-
-def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    return (p * v ** 2).sum()
-"""),
-    "05 sampled_covariance returns the exact covariance without sampling": ("05", "3ec067a6", "5.4", """
-def sampled_covariance(p: torch.Tensor, n: int) -> torch.Tensor:
-    return torch.diag(p) - torch.outer(p, p)
-"""),
-    "05 sampled_covariance does not centre the one-hot rows": ("05", "3ec067a6", "5.4", """
-def sampled_covariance(p: torch.Tensor, n: int) -> torch.Tensor:
-    rows = F.one_hot(torch.multinomial(p, n, replacement=True), num_classes=len(p)).to(p.dtype)
-    return rows.T @ rows / n
-"""),
-    # 07: a bisection on Python floats, limits from formulas, a softmax with the max trick
-    "07 last_good bisects Python floats, not the values of the format": ("07", "f0ff38a0", "7.1", """
-def last_good(dtype: torch.dtype, good: float, bad: float, is_good) -> float:
-    for step in range(200):
-        middle = (good + bad) / 2
-        if is_good(torch.tensor(middle, dtype=dtype)):
-            good = middle
-        else:
-            bad = middle
-    return good
-"""),
-    "07 exp limits from log(finfo.max) and log(finfo.tiny)": ("07", "520598fd", "7.2", """
-def largest_safe_exp_argument(dtype: torch.dtype) -> float:
-    return math.log(torch.finfo(dtype).max)
-
-
-def smallest_safe_exp_argument(dtype: torch.dtype) -> float:
-    return last_good(dtype, 0.0, -1000.0, lambda x: bool(torch.exp(x) > 0))
-"""),
-    "07 naive_softmax subtracts the maximum": ("07", "ca59fe05", "7.4", """
-def naive_softmax(o: torch.Tensor) -> torch.Tensor:
-    e = torch.exp(o - o.max(dim=-1, keepdim=True).values)
-    return e / e.sum(dim=-1, keepdim=True)
-
-
-def largest_safe_logit(dtype: torch.dtype, num_classes: int) -> float:
-    def is_distribution(c: torch.Tensor) -> bool:
-        p = torch.exp(c.repeat(num_classes))
-        p = p / p.sum()
-        return bool(torch.isfinite(p).all()) and abs(p.double().sum().item() - 1) < 0.01
-
-    return last_good(dtype, 0.0, 1000.0, is_distribution)
-"""),
-    "07 largest_safe_logit from the formula log(max) - log(n)": ("07", "ca59fe05", "7.4", """
-def naive_softmax(o: torch.Tensor) -> torch.Tensor:
-    e = torch.exp(o)
-    return e / e.sum(dim=-1, keepdim=True)
-
-
-def largest_safe_logit(dtype: torch.dtype, num_classes: int) -> float:
-    return math.log(torch.finfo(dtype).max) - math.log(num_classes)
-"""),
-    # 06: one b for the whole batch: row [0, 1] of [[1000, 999], [0, 1]] becomes 1000 + log(0) = -inf
-    "06 log_partition_stable shifts by the global max": ("06", "940e5688", "6.2", '''
-def log_partition_stable(x: torch.Tensor) -> torch.Tensor:
-    b = x.max()
-    return b + torch.log(torch.exp(x - b).sum(dim=-1))
-'''),
-    "06 log_partition_stable calls torch.logsumexp": ("06", "940e5688", "6.2", '''
-def log_partition_stable(x: torch.Tensor) -> torch.Tensor:
-    return torch.logsumexp(x, dim=-1)
-'''),
-    "06 log_partition_stable hides torch.logsumexp in a helper": ("06", "940e5688", "6.2", '''
-def helper(x):
-    return x.logsumexp(-1)
-
-
-def log_partition_stable(x: torch.Tensor) -> torch.Tensor:
-    return helper(x)
-'''),
-    "06 hessian_eigenvalues from the closed form instead of autograd": ("06", "60c0b98a", "6.3", '''
-def hessian_eigenvalues(x: torch.Tensor) -> torch.Tensor:
-    p = torch.softmax(x, dim=-1)
-    return torch.linalg.eigvalsh(torch.diag(p) - torch.outer(p, p))
-'''),
-    "06 hessian_eigenvalues closed form spelled without softmax, diag or outer": ("06", "60c0b98a", "6.3", '''
-def hessian_eigenvalues(x: torch.Tensor) -> torch.Tensor:
-    e = (x - x.max()).exp()
-    p = e / e.sum()
-    return torch.linalg.eigvalsh(torch.eye(len(x), dtype=x.dtype) * p - p[:, None] * p[None, :])
-'''),
 }
 
 
@@ -320,7 +320,7 @@ def test_every_wrong_answer_runs_in_one_round():
 
 @pytest.mark.parametrize("case", sorted(WRONG_ANSWERS))
 def test_wrong_answer_scores_zero_on_its_question(case, failed_in_round):
-    number, cell_id, question, source = WRONG_ANSWERS[case]
+    question = WRONG_ANSWERS[case][2]
     index = next(i for i, cases in enumerate(ROUNDS) if case in cases)
     failed = failed_in_round(index)
     assert question in failed, f"{case}: question {question} still scores"
@@ -342,8 +342,6 @@ LEAKS = {  # answers (and the expressions the issue found) that no student copy 
     "08": ["bit_length", "3 ** trits < count", "math.log2(x) for x in p"],
     "09": ["F.logsigmoid(differences)", "softmax(torch.stack([s_i, s_j]", "scores -= scores.mean()"],
 }
-
-
 
 
 @pytest.mark.parametrize("number", sorted(NOTEBOOKS))
