@@ -11,6 +11,7 @@ import ast
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from grading import notebook
@@ -169,3 +170,25 @@ def test_blank_student_copy_scores_zero_in_the_sandbox(solution, settings):
     scores = _points(EXERCISES_DIR / solution.name, settings)
     scored = [q for q, (got, _, _) in scores.items() if got]
     assert not scored, f"exercises/{solution.name} scores with no answer: {scored}"
+
+
+# ---------------------------------------------------------------- attacks on the real assignments
+
+ATTACKS = {  # the attacks, each added to a blank student copy
+    "03_realsoftmax": "import torch\ntorch.allclose = lambda *a, **k: True\n"
+                      "get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)",
+    "07_numerical_limits": "DTYPES = ()",
+    "01_hyperparameters": "import utils.data\nusing_stand_in = lambda: True\nutils.data.using_stand_in = lambda: True",
+}
+
+
+@pytest.mark.parametrize("assignment", sorted(ATTACKS))
+def test_attacks_on_a_blank_copy_score_zero(assignment, settings, tmp_path):
+    nb = notebook.read(EXERCISES_DIR / f"{assignment}.ipynb")
+    nb.cells.insert(1, nbformat.v4.new_code_cell(ATTACKS[assignment]))
+    nb.cells.append(nbformat.v4.new_code_cell(ATTACKS[assignment]))
+    path = tmp_path / f"{assignment}.ipynb"
+    nbformat.write(nb, path)
+    result, _, _ = grade_file(path, settings)
+    scored = [v["question"] for v in result["verdicts"] if v["points"]]
+    assert result["verdicts"] and not scored, f"{assignment}: the attack scores {scored}"
