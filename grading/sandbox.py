@@ -82,6 +82,8 @@ def read_only_paths() -> list[Path]:
 def bwrap_args(workdir: Path, data_root: Path | None, extra_rw: list[Path] = ()) -> list[str]:
     """The bubblewrap command line, up to the program to run inside."""
     readable = read_only_paths()
+    # --clearenv also drops JPY_PARENT_PID: ipykernel would otherwise watch its parent, see
+    # PID 1 (the PID namespace's first process) and exit at once.
     args = ["bwrap", "--clearenv", "--die-with-parent", "--new-session",
             "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if os.geteuid() != 0:
