@@ -44,10 +44,11 @@ def test_compared_outputs_hold_no_machine_specific_path(path):
             assert not paths, f"cell output holds the path {paths[0]}: sanitize it or mark the cell NBVAL_IGNORE_OUTPUT"
 
 
-def test_the_course_has_its_five_notebooks():
+def test_the_course_has_its_seven_notebooks():
     names = [p.name for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
     assert names == ["01_softmax_regression.ipynb", "02_numerical_stability.ipynb", "03_fashion_mnist.ipynb",
-                     "04_softmax_from_scratch.ipynb", "05_softmax_concise.ipynb"]
+                     "04_softmax_from_scratch.ipynb", "04b_gradient_by_hand.ipynb", "05_softmax_concise.ipynb",
+                     "06_beyond_the_chapter.ipynb"]
 
 
 def test_ci_runs_the_test_command_the_readme_gives():
