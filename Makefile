@@ -7,7 +7,7 @@ FASHION_MNIST_ROOT ?= $(if $(wildcard ../shared/data/FashionMNIST/raw),$(abspath
 export FASHION_MNIST_ROOT
 COURSE := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help env run test lab doctor bench execute exercises grade clean
+.PHONY: help env run test lab doctor bench bench-grading execute exercises grade clean
 
 help:  ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -39,15 +39,18 @@ doctor: env  ## versions, torch/torchvision match, device, data
 bench: env  ## the performance comparison in benchmarks/ (not part of `make test`)
 	$(PY) -m benchmarks.bench
 
+bench-grading: env  ## how fast the sandboxed grader grades a class (benchmarks/grading_bench.py)
+	$(PY) -m benchmarks.grading_bench
+
 execute: env  ## maintainers: re-run notebooks/ and solutions/ in place (fresh kernels, real data), regenerate exercises/
 	FASHION_MNIST_STRICT=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace $(COURSE) $(sort $(wildcard solutions/*.ipynb))
-	$(PY) -m utils.assignments generate
+	$(PY) -m grading generate
 
 exercises: env  ## regenerate exercises/ from solutions/
-	$(PY) -m utils.assignments generate
+	$(PY) -m grading generate
 
-grade: env  ## grade a submission: make grade NB=path/to/submitted.ipynb
-	$(PY) -m utils.assignments grade $(NB)
+grade: env  ## grade submissions in the sandbox: make grade NB="files or folders" [JOBS=2] [OUT=build/grades]
+	$(PY) -m grading grade $(NB) --jobs $(or $(JOBS),1) --out $(or $(OUT),build/grades)
 
 clean:  ## remove the environment and build outputs (not the data)
 	rm -rf $(VENV) build

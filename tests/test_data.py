@@ -187,3 +187,24 @@ def test_download_through_torchvision_from_a_local_mirror(real_root, tmp_path, m
 def test_describe_says_which_data(real_root, tmp_path):
     assert "real Fashion-MNIST" in data.describe(real_root)
     assert "not yet at" in data.describe(tmp_path)
+
+
+def test_describe_shows_no_folder_of_the_machine(real_root, monkeypatch):
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(real_root))
+    assert data.describe() == ("Data: real Fashion-MNIST at $FASHION_MNIST_ROOT/FashionMNIST/raw "
+                               "(all four files verified by MD5).")
+    monkeypatch.delenv("FASHION_MNIST_ROOT")
+    assert " at data/FashionMNIST/raw" in data.describe().splitlines()[0]  # the default, the workbook's data/
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(data.DEFAULT_ROOT))  # inside the workbook: relative
+    assert data.shown_location() == "data/FashionMNIST/raw"
+    assert data.shown_location("some/where") == "some/where/FashionMNIST/raw"  # an argument as given
+
+
+def test_class_means_average_each_class():
+    X = torch.tensor([[1.0, 2.0], [3.0, 4.0], [10.0, 0.0]])
+    y = torch.tensor([0, 0, 1])
+    assert torch.equal(data.class_means(X, y, num_classes=2), torch.tensor([[2.0, 3.0], [10.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"No examples of classes \[2\]"):
+        data.class_means(X, y, num_classes=3)
+    with pytest.raises(ValueError, match="one label from 0 to 1 per image"):
+        data.class_means(X, torch.tensor([0, 1, 2]), num_classes=2)

@@ -32,6 +32,27 @@ def test_show_images_rejects_colour_or_flat_images():
         plot.show_images(torch.rand(2, 3, 28, 28), 1, 2)
 
 
+def test_image_grids_are_never_wider_than_a_notebook_and_their_titles_readable():
+    axes = plot.show_images(torch.rand(18, 28, 28), 2, 9, titles=["x"] * 18)
+    assert axes[0].figure.get_figwidth() <= plot.MAX_WIDTH
+    assert axes[0].title.get_fontsize() >= plot.FONT_SIZE >= 10  # 10 pt is 14 px at 100 dpi
+
+
+def test_weights_as_images_under_the_class_means():
+    weights, means = torch.randn(10, 784), torch.rand(10, 1, 28, 28)
+    axes = plot.show_weights(weights, TEXT_LABELS, class_means=means)
+    assert len(axes) == 20 and axes[0].get_ylabel() == "class mean" and axes[5].get_ylabel() == "weights"
+    assert axes[5].get_title() == "t-shirt" and axes[19].get_title() == "ankle boot"
+    shown = axes[6].images[0]
+    assert np.array_equal(shown.get_array(), weights[1].reshape(28, 28).numpy())
+    assert shown.get_clim()[0] == -shown.get_clim()[1]  # centred on 0
+    assert len(plot.show_weights(weights, TEXT_LABELS)) == 10
+    with pytest.raises(ValueError, match=r"pass W.T"):
+        plot.show_weights(weights.T, TEXT_LABELS)
+    with pytest.raises(ValueError, match="9 class means for 10 classes"):
+        plot.show_weights(weights, TEXT_LABELS, class_means=means[:9])
+
+
 def test_probability_bars():
     ax = plot.plot_probabilities(torch.softmax(torch.randn(10), 0), TEXT_LABELS, title="one example")
     assert len(ax.patches) == 10 and ax.get_title() == "one example"

@@ -44,6 +44,17 @@ def test_compared_outputs_hold_no_machine_specific_path(path):
             assert not paths, f"cell output holds the path {paths[0]}: sanitize it or mark the cell NBVAL_IGNORE_OUTPUT"
 
 
+@pytest.mark.parametrize("path", EXECUTED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_output_shows_an_absolute_path(path):
+    """Not even ignored outputs: the material shows nothing of the machine it was executed on."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+            paths = re.findall(r"(?<![\w.$~])/(?:[\w.-]+/)+[\w.-]*", text)
+            assert not paths, f"an output shows the absolute path {paths[0]}: print it relative to the workbook"
+
+
 def test_the_course_has_its_seven_notebooks():
     names = [p.name for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
     assert names == ["01_softmax_regression.ipynb", "02_numerical_stability.ipynb", "03_fashion_mnist.ipynb",

@@ -357,9 +357,37 @@ def get_fashion_mnist_labels(labels: torch.Tensor | Sequence[int] | int) -> list
     return [TEXT_LABELS[i] for i in indices]
 
 
+def class_means(X: torch.Tensor, y: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """The average image of each class: shape (num_classes, *X.shape[1:])."""
+    if len(y) != len(X) or y.min() < 0 or y.max() >= num_classes:
+        raise ValueError(f"Need one label from 0 to {num_classes - 1} per image; got {len(y)} labels "
+                         f"from {int(y.min())} to {int(y.max())} for {len(X)} images.")
+    counts = torch.bincount(y, minlength=num_classes)
+    if (counts == 0).any():
+        raise ValueError(f"No examples of classes {(counts == 0).nonzero().flatten().tolist()}; "
+                         "every class needs at least one to have a mean.")
+    sums = torch.zeros(num_classes, *X.shape[1:], dtype=X.dtype, device=X.device).index_add_(0, y, X)
+    return sums / counts.view(-1, *[1] * (X.dim() - 1)).to(X.dtype)
+
+
+def shown_location(root: str | os.PathLike | None = None) -> str:
+    """Where the raw files are, written without the machine's own folders.
+
+    Relative to the workbook when they are inside it, else as the setting that chose them:
+    ``$FASHION_MNIST_ROOT/FashionMNIST/raw``, or the ``root`` argument as it was given.
+    """
+    folder = raw_folder(root)
+    workbook = DEFAULT_ROOT.parent
+    if folder.resolve().is_relative_to(workbook):
+        return folder.resolve().relative_to(workbook).as_posix()
+    if root is None:
+        return "$FASHION_MNIST_ROOT/FashionMNIST/raw"
+    return folder.as_posix()
+
+
 def describe(root: str | os.PathLike | None = None) -> str:
-    """One line saying which data this workbook will use and where it is."""
-    folder = raw_folder(root).resolve()
+    """One line saying which data this workbook will use and where it is (no machine paths)."""
+    folder = shown_location(root)
     try:
         verify(root)
     except CorruptFileError as error:

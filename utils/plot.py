@@ -1,6 +1,10 @@
-"""Plots for the workbook: image grids, probability bars, a live training plot, confusion matrix.
+"""Plots for the workbook: image grids, weight images, probability bars, a live training plot,
+confusion matrix.
 
 Everything works inside Jupyter and outside it (scripts, IDEs, the headless Agg backend).
+Importing this module sets matplotlib's base font to `FONT_SIZE`, and the figures drawn here are
+at most `MAX_WIDTH` wide, so that in a 1000-px-wide JupyterLab notebook no figure is shrunk and
+every label is at least as large as the body text (14 px).
 """
 
 from __future__ import annotations
@@ -11,6 +15,12 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+FONT_SIZE = 11  # points: about 15 px at matplotlib's 100 dpi, just above JupyterLab's 14-px body text
+MAX_WIDTH = 9.0  # inches: 900 px at 100 dpi, the output area of a 1000-px-wide notebook (no shrinking)
+TITLE_LINE = 0.3  # inches of height per line of an image title
+
+plt.rcParams["font.size"] = FONT_SIZE  # ticks, labels and legends follow it; titles are 1.2x
 
 
 def in_notebook() -> bool:
@@ -35,19 +45,61 @@ def _as_image_array(img: torch.Tensor | np.ndarray) -> np.ndarray:
 
 def show_images(imgs, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
                 scale: float = 1.5) -> np.ndarray:
-    """Draw up to ``num_rows * num_cols`` grayscale images in a grid; return the axes."""
-    figure, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale),
-                                squeeze=False)
+    """Draw up to ``num_rows * num_cols`` grayscale images in a grid; return the axes.
+
+    Each image is ``scale`` inches wide, less when the grid would be wider than `MAX_WIDTH`.
+    """
+    width = min(scale, MAX_WIDTH / num_cols)
+    title_lines = max((title.count("\n") + 1 for title in titles), default=0) if titles else 0
+    figure, axes = plt.subplots(num_rows, num_cols, squeeze=False,
+                                figsize=(num_cols * width, num_rows * (width + TITLE_LINE * title_lines)))
     axes = axes.flatten()
     for i, (ax, img) in enumerate(zip(axes, imgs)):
         ax.imshow(_as_image_array(img), cmap="gray")
         ax.set_xticks([])
         ax.set_yticks([])
         if titles is not None and i < len(titles):
-            ax.set_title(titles[i], fontsize=9)
+            ax.set_title(titles[i], fontsize=FONT_SIZE)
     for ax in axes[len(imgs):]:
         ax.axis("off")
     figure.tight_layout()
+    return axes
+
+
+def show_weights(weights: torch.Tensor | np.ndarray, class_names: Sequence[str],
+                 class_means: torch.Tensor | np.ndarray | None = None, num_cols: int = 5) -> np.ndarray:
+    """Each class's weights as a 28x28 image (blue: positive, red: negative); return the axes.
+
+    ``weights`` holds one row of 784 weights per class, shape (classes, 784), the layout of
+    ``nn.Linear.weight`` (pass ``W.T`` for a (784, classes) matrix). Given ``class_means``, each
+    row of weight images comes under a row of the same classes' mean images.
+    """
+    rows = weights.detach().cpu().numpy() if isinstance(weights, torch.Tensor) else np.asarray(weights)
+    num_classes = len(class_names)
+    if rows.shape != (num_classes, 28 * 28):
+        raise ValueError(f"Expected weights of shape ({num_classes}, 784), one row per class, got "
+                         f"{tuple(rows.shape)}; for a (784, {num_classes}) matrix W pass W.T.")
+    if num_classes % num_cols:
+        raise ValueError(f"num_cols={num_cols} must divide the number of classes, {num_classes}.")
+    kinds = {"weights": list(rows.reshape(-1, 28, 28))}
+    if class_means is not None:
+        if len(class_means) != num_classes:
+            raise ValueError(f"Got {len(class_means)} class means for {num_classes} classes.")
+        kinds = {"class mean": [_as_image_array(mean) for mean in class_means], **kinds}
+    grid, titles, row_kinds = [], [], []
+    for first in range(0, num_classes, num_cols):
+        for kind, images in kinds.items():
+            grid += images[first:first + num_cols]
+            titles += class_names[first:first + num_cols]
+            row_kinds.append(kind)
+    axes = show_images(grid, len(row_kinds), num_cols, titles=titles, scale=1.7)
+    for row, kind in enumerate(row_kinds):
+        axes[row * num_cols].set_ylabel(kind)
+        if kind == "weights":
+            for ax in axes[row * num_cols:(row + 1) * num_cols]:
+                limit = float(np.abs(ax.images[0].get_array()).max()) or 1.0
+                ax.images[0].set(cmap="RdBu", clim=(-limit, limit))  # white is 0; each class on its own scale
+    axes[0].figure.tight_layout()
     return axes
 
 
@@ -73,7 +125,7 @@ def plot_confusion_matrix(matrix: torch.Tensor | np.ndarray, class_names: Sequen
     """Heat map of counts: rows are true classes, columns predicted; return the axes."""
     counts = np.asarray(matrix.cpu() if isinstance(matrix, torch.Tensor) else matrix)
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 6))
+        _, ax = plt.subplots(figsize=(8.5, 7.5))
     image = ax.imshow(counts, cmap="Blues")
     ax.figure.colorbar(image, ax=ax, label="examples")
     ticks = range(len(class_names))
@@ -84,7 +136,7 @@ def plot_confusion_matrix(matrix: torch.Tensor | np.ndarray, class_names: Sequen
     ax.set_title(title)
     threshold = counts.max() / 2
     for (i, j), count in np.ndenumerate(counts):
-        ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=FONT_SIZE,
                 color="white" if count > threshold else "black")
     return ax
 
