@@ -65,7 +65,10 @@ def grade_all(paths: list[Path], settings: grade.Settings, out_dir: Path, jobs: 
         report.write_result(out_dir, result)
         echo(report.line(result))
     for assignment in sorted(needed_assignments(files, settings)):
-        grade.reference_results(assignment, settings)  # once, before the workers start
+        try:
+            grade.reference_results(assignment, settings)  # once, before the workers start
+        except grade.ReferenceError as error:
+            echo(f"REFERENCE PROBLEM: {error}; its submissions are reported as errors")
     progress = tqdm(total=len(files), unit="notebook", disable=None, leave=False)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool:

@@ -89,6 +89,18 @@ def _uses_accuracy(reference: dict) -> bool:
     return any(how["judge"] == "accuracy" for labels in reference["judges"].values() for how in labels.values())
 
 
+def probe_errors(executed, roles: list[str]) -> dict[str, str]:
+    """``{question: "Name: message"}`` for the probes that met an error in the student's code."""
+    found = {}
+    for cell, role in zip(executed.cells, roles):
+        question = notebook.probe_question(cell) if role == "probe" else None
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if question and errors and question not in found:
+            message = str(errors[0].get("evalue", "")).strip().split("\n", 1)[0][:200]
+            found[question] = f"{errors[0].get('ename', 'an error')}: {message}".rstrip(": ")
+    return found
+
+
 def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, list[str]]:
     """Grade one file. Returns ``(result, executed notebook or None, cell roles)``.
 
@@ -112,7 +124,7 @@ def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, lis
     run = execute.run(built.nb, settings.limits, settings.sandbox, settings.data_root)
     test_data = _test_data(settings.data_root) if _uses_accuracy(reference) else None
     verdicts = judge.verdicts(notebook.checks(reference_nb), reference, run.recorded, built.student_code,
-                              run.stopped, test_data)
+                              run.stopped, test_data, probe_errors(run.nb, built.roles))
     result.update(verdicts=[v.as_dict() for v in verdicts], written=built.written,
                   missing_answers=built.missing_answers, stopped=run.stopped, notes=run.notes,
                   seconds=round(time.monotonic() - started, 2))

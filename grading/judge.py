@@ -67,12 +67,13 @@ def _differences(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) ->
             f"(allowed: {allowed[worst]:.3g})")
 
 
-def judge_value(label: str, how: dict, got, expected, student_values: dict, test_data) -> str | None:
+def judge_value(label: str, how: dict, got, expected, student_values: dict, test_data,
+                raised: str | None = None) -> str | None:
     """None when the student's recorded value ``got`` passes; else the reason."""
     kind = how.get("judge", "close")
     try:
         if got is None:
-            return f"{label}: no value recorded (the code raised an error or did not run)"
+            return f"{label}: your code raised {raised}" if raised else f"{label}: no value (the code did not run)"
         if kind == "equal":
             return None if got == expected else f"{label}: not the expected value"
         if kind == "accuracy":
@@ -175,8 +176,12 @@ def forbidden_uses(student_code: list[str], function: str, names: list[str]) -> 
 # ---------------------------------------------------------------- the verdicts
 
 def verdicts(questions: dict[str, int], reference: dict, recorded: dict | None, student_code: list[str],
-             stopped: str | None, test_data=None) -> list[Verdict]:
-    """One verdict per question (points all or nothing)."""
+             stopped: str | None, test_data=None, raised: dict[str, str] | None = None) -> list[Verdict]:
+    """One verdict per question (points all or nothing).
+
+    ``raised`` holds, per question, the error its probe met (to explain a missing value).
+    """
+    raised = raised or {}
     recorded = recorded if isinstance(recorded, dict) else {}
     values = recorded.get("values") if isinstance(recorded.get("values"), dict) else {}
     out = []
@@ -185,7 +190,7 @@ def verdicts(questions: dict[str, int], reference: dict, recorded: dict | None, 
         mine = values.get(question) if isinstance(values.get(question), dict) else {}
         for label, how in reference["judges"].get(question, {}).items():
             expected = reference["values"][question].get(how.get("target") or label)
-            reason = judge_value(label, how, mine.get(label), expected, mine, test_data)
+            reason = judge_value(label, how, mine.get(label), expected, mine, test_data, raised.get(question))
             if reason:
                 reasons.append(reason)
         for rule in reference.get("forbidden", {}).get(question, []):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert import HTMLExporter
-from nbformat.v4 import new_markdown_cell
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 
 HIDDEN_ROLES = ("probe", "setup", "save")  # hidden tests stay hidden in the feedback
 
@@ -34,32 +34,37 @@ def score(result: dict) -> tuple[int, int]:
     return (sum(v["points"] for v in result["verdicts"]), sum(v["max_points"] for v in result["verdicts"]))
 
 
-def summary_table(result: dict) -> str:
-    """The verdicts as a Markdown table, for the top of the feedback file."""
-    rows = ["| question | points | result |", "| --- | --- | --- |"]
-    for verdict in result["verdicts"]:
-        rows.append(f"| {verdict['question']} | {verdict['points']} / {verdict['max_points']} | "
-                    f"{html.escape(verdict['status']).replace('|', '&#124;')} |")
+def summary_html(result: dict) -> str:
+    """The verdicts as an HTML table, for the top of the feedback file (every text escaped)."""
+    rows = "".join(f"<tr><td>{html.escape(v['question'])}</td><td>{v['points']} / {v['max_points']}</td>"
+                   f"<td>{html.escape(v['status'])}</td></tr>" for v in result["verdicts"])
     got, most = score(result)
-    rows.append(f"| **total** | **{got} / {most}** | |")
     notes = []
     if result.get("stopped"):
-        notes.append(f"The run stopped early: {html.escape(result['stopped'])}.")
-    notes += [html.escape(note) + "." for note in result.get("notes", [])]
+        notes.append(f"The run stopped early: {result['stopped']}.")
+    notes += [note + "." for note in result.get("notes", [])]
     if result.get("missing_answers"):
-        notes.append("Answer cells not found in your notebook: " + html.escape(", ".join(result["missing_answers"])) + ".")
+        notes.append("Answer cells not found in your notebook: " + ", ".join(result["missing_answers"]) + ".")
     if result["written"]:
-        notes.append("Written answers (" + html.escape(", ".join(result["written"])) + ") are read and marked by hand.")
-    return "\n".join([f"# Feedback: {html.escape(result['assignment'] or '')}", "", *rows, "", *notes])
+        notes.append("Written answers (" + ", ".join(result["written"]) + ") are read and marked by hand.")
+    paragraphs = "".join(f"<p>{html.escape(note)}</p>" for note in notes)
+    return (f'<section class="feedback" style="margin: 1em 2em"><h1>Feedback: {html.escape(result["assignment"] or "")}</h1>'
+            f'<table><thead><tr><th>question</th><th>points</th><th>result</th></tr></thead><tbody>{rows}'
+            f"<tr><th>total</th><th>{got} / {most}</th><th></th></tr></tbody></table>{paragraphs}"
+            "<p>Below: your notebook as the grader ran it (the hidden tests are not shown).</p></section>")
 
 
 def write_feedback(out_dir: Path, result: dict, executed, roles: list[str]) -> Path:
-    """An HTML file: the verdicts, then the student's notebook as it ran (hidden tests left out)."""
+    """An HTML file: the verdicts, then the student's notebook as it ran (hidden tests left out).
+
+    The notebook part goes through nbconvert's ``SanitizeHTML`` first: HTML and scripts that
+    the student's code displayed or wrote into Markdown show as text or are dropped.
+    """
     shown = nbformat.v4.new_notebook(metadata=executed.metadata)
-    shown.cells = [new_markdown_cell(summary_table(result))]
-    shown.cells += [cell for cell, role in zip(executed.cells, roles) if role not in HIDDEN_ROLES]
-    exporter = HTMLExporter(sanitize_html=True, exclude_input_prompt=False)
-    body, _ = exporter.from_notebook_node(shown)
+    shown.cells = [cell for cell, role in zip(executed.cells, roles) if role not in HIDDEN_ROLES]
+    shown, _ = SanitizeHTML().preprocess(shown, {})
+    body, _ = HTMLExporter().from_notebook_node(shown)
+    body = body.replace("<main>", "<main>" + summary_html(result), 1)
     target = result_path(out_dir, result, ".html")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(body, encoding="utf-8")

@@ -69,8 +69,13 @@ def _dirs_for(paths: list[Path]) -> list[str]:
 
 
 def read_only_paths() -> list[Path]:
-    """The Python install, the environment and the workbook's ``utils`` (not the rest of it)."""
-    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(utils.__file__).resolve().parent}
+    """The Python install, the environment and the workbook's ``utils`` (not the rest of it).
+
+    Each as named and as resolved, so a symlinked environment works too.
+    """
+    prefixes = (Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).parent.parent)
+    paths = {path for prefix in prefixes for path in (prefix.absolute(), prefix.resolve())}
+    paths.add(Path(utils.__file__).resolve().parent)
     return sorted(paths, key=lambda p: len(p.parts))
 
 

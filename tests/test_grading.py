@@ -180,12 +180,23 @@ FORGERIES = {
 }
 
 
-@pytest.mark.parametrize("attack", FORGERIES, ids=str)
-def test_forgeries_on_a_blank_answer_score_zero(attack, course, tmp_path):
+@pytest.fixture(scope="module")
+def forged(course, tmp_path_factory):
+    """Each forgery on a blank answer, graded in one batch: ``{attack: points of 1.1}``."""
     _, settings = course
-    path = submission(tmp_path / "x" / f"{NAME}.ipynb", extra=[new_code_cell(FORGERIES[attack])],
-                      mutate=lambda nb: nb.cells.insert(2, new_code_cell(FORGERIES[attack])))
-    assert points(path, settings)["1.1"] == 0
+    folder = tmp_path_factory.mktemp("forgers")
+    for number, attack in enumerate(FORGERIES):
+        cell = new_code_cell(FORGERIES[attack])
+        submission(folder / f"forger{number}" / f"{NAME}.ipynb", extra=[cell],
+                   mutate=lambda nb, cell=cell: nb.cells.insert(2, cell))
+    results = batch.grade_all([folder], settings, folder / "out", jobs=2, echo=lambda line: None)
+    by_student = {r["student"]: r for r in results}
+    return {attack: by_student[f"forger{number}"]["verdicts"][0]["points"] for number, attack in enumerate(FORGERIES)}
+
+
+@pytest.mark.parametrize("attack", FORGERIES, ids=str)
+def test_forgeries_on_a_blank_answer_score_zero(attack, forged):
+    assert forged[attack] == 0
 
 
 def test_wrong_answer_with_patched_torch_scores_zero(course, tmp_path):

@@ -1,0 +1,352 @@
+"""Assignments 05-09: each plausible wrong answer scores 0 on its question through the grader,
+and the student copies show none of the answers the assignments issue listed.
+
+A round copies a solution, swaps answer cells (by cell id) for plausible wrong answers, and
+grades the copy through the whole sandboxed path (``grading.grade.grade_file``): the grader
+takes the answer cells from the copy and everything else from the solution, runs the hidden
+probes, and judges what they recorded against the solution's recordings. Wrong answers that
+change different cells of one notebook share a round (one kernel instead of several).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grading import notebook
+from grading.generate import EXERCISES_DIR, SOLUTIONS_DIR
+from grading.grade import Settings, grade_file
+from grading.sandbox import sandbox_problem
+
+NOTEBOOKS = {
+    "05": "05_exponential_family", "06": "06_log_partition", "07": "07_numerical_limits",
+    "08": "08_information_codes", "09": "09_bradley_terry",
+}
+
+
+# ---------------------------------------------------------------- plausible wrong answers
+
+WRONG_ANSWERS = {  # name: (assignment, answer cell id, question it must lose, the wrong answer cell)
+    # 05: closed forms where autograd is asked for, a covariance that never samples, wrong covariances
+    "05 loss_hessian from the closed form instead of autograd": ("05", "fc7cb5fb", "5.1", """
+def loss_hessian(o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    p = torch.softmax(o, dim=-1)
+    return torch.diag(p) - torch.outer(p, p)
+"""),
+    "05 softmax_covariance leaves out the product of the means": ("05", "218536e0", "5.2", """
+def softmax_covariance(p: torch.Tensor) -> torch.Tensor:
+    return torch.diag(p)
+"""),
+    "05 softmax_covariance through the Hessian of 5.1": ("05", "218536e0", "5.2", """
+def softmax_covariance(p: torch.Tensor) -> torch.Tensor:
+    return loss_hessian(torch.log(p), torch.tensor(0))
+"""),
+    "05 second_derivative_along from the variance instead of autograd": ("05", "32304e99", "5.3", """
+def second_derivative_along(o: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return variance_of(v, torch.softmax(o, dim=-1))
+
+
+def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    mean = (p * v).sum()
+    return (p * (v - mean) ** 2).sum()
+"""),
+    "05 variance_of forgets to subtract the mean": ("05", "32304e99", "5.3", """
+def second_derivative_along(o: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    t = torch.zeros((), requires_grad=True)
+    (first,) = torch.autograd.grad(F.cross_entropy(o + t * v, y), t, create_graph=True)
+    (second,) = torch.autograd.grad(first, t)
+    return second
+
+
+def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    return (p * v ** 2).sum()
+"""),
+    "05 sampled_covariance returns the exact covariance without sampling": ("05", "3ec067a6", "5.4", """
+def sampled_covariance(p: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.diag(p) - torch.outer(p, p)
+"""),
+    "05 sampled_covariance does not centre the one-hot rows": ("05", "3ec067a6", "5.4", """
+def sampled_covariance(p: torch.Tensor, n: int) -> torch.Tensor:
+    rows = F.one_hot(torch.multinomial(p, n, replacement=True), num_classes=len(p)).to(p.dtype)
+    return rows.T @ rows / n
+"""),
+    # 06: one b for the whole batch: row [0, 1] of [[1000, 999], [0, 1]] becomes 1000 + log(0) = -inf
+    "06 log_partition_stable shifts by the global max": ("06", "940e5688", "6.2", '''
+def log_partition_stable(x: torch.Tensor) -> torch.Tensor:
+    b = x.max()
+    return b + torch.log(torch.exp(x - b).sum(dim=-1))
+'''),
+    "06 log_partition_stable calls torch.logsumexp": ("06", "940e5688", "6.2", '''
+def log_partition_stable(x: torch.Tensor) -> torch.Tensor:
+    return torch.logsumexp(x, dim=-1)
+'''),
+    "06 log_partition_stable hides torch.logsumexp in a helper": ("06", "940e5688", "6.2", '''
+def helper(x):
+    return x.logsumexp(-1)
+
+
+def log_partition_stable(x: torch.Tensor) -> torch.Tensor:
+    return helper(x)
+'''),
+    "06 hessian_eigenvalues from the closed form instead of autograd": ("06", "60c0b98a", "6.3", '''
+def hessian_eigenvalues(x: torch.Tensor) -> torch.Tensor:
+    p = torch.softmax(x, dim=-1)
+    return torch.linalg.eigvalsh(torch.diag(p) - torch.outer(p, p))
+'''),
+    "06 hessian_eigenvalues closed form spelled without softmax, diag or outer": ("06", "60c0b98a", "6.3", '''
+def hessian_eigenvalues(x: torch.Tensor) -> torch.Tensor:
+    e = (x - x.max()).exp()
+    p = e / e.sum()
+    return torch.linalg.eigvalsh(torch.eye(len(x), dtype=x.dtype) * p - p[:, None] * p[None, :])
+'''),
+    # 07: a bisection on Python floats, limits from formulas, a softmax with the max trick
+    "07 last_good bisects Python floats, not the values of the format": ("07", "f0ff38a0", "7.1", """
+def last_good(dtype: torch.dtype, good: float, bad: float, is_good) -> float:
+    for step in range(200):
+        middle = (good + bad) / 2
+        if is_good(torch.tensor(middle, dtype=dtype)):
+            good = middle
+        else:
+            bad = middle
+    return good
+"""),
+    "07 exp limits from log(finfo.max) and log(finfo.tiny)": ("07", "520598fd", "7.2", """
+def largest_safe_exp_argument(dtype: torch.dtype) -> float:
+    return math.log(torch.finfo(dtype).max)
+
+
+def smallest_safe_exp_argument(dtype: torch.dtype) -> float:
+    return last_good(dtype, 0.0, -1000.0, lambda x: bool(torch.exp(x) > 0))
+"""),
+    "07 naive_softmax subtracts the maximum": ("07", "ca59fe05", "7.4", """
+def naive_softmax(o: torch.Tensor) -> torch.Tensor:
+    e = torch.exp(o - o.max(dim=-1, keepdim=True).values)
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def largest_safe_logit(dtype: torch.dtype, num_classes: int) -> float:
+    def is_distribution(c: torch.Tensor) -> bool:
+        p = torch.exp(c.repeat(num_classes))
+        p = p / p.sum()
+        return bool(torch.isfinite(p).all()) and abs(p.double().sum().item() - 1) < 0.01
+
+    return last_good(dtype, 0.0, 1000.0, is_distribution)
+"""),
+    "07 largest_safe_logit from the formula log(max) - log(n)": ("07", "ca59fe05", "7.4", """
+def naive_softmax(o: torch.Tensor) -> torch.Tensor:
+    e = torch.exp(o)
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def largest_safe_logit(dtype: torch.dtype, num_classes: int) -> float:
+    return math.log(torch.finfo(dtype).max) - math.log(num_classes)
+"""),
+    # 08: codes that lose information, float logarithms where integers are exact, wrong units
+    "08 encode puts a space between codewords": ("08", "a08-answer-codec", "8.1", """
+def encode(message, code: dict) -> str:
+    return " ".join(code[symbol] for symbol in message)
+
+
+def decode(bits: str, code: dict) -> list:
+    symbol_of = {word: symbol for symbol, word in code.items()}
+    return [symbol_of[word] for word in bits.split()]
+"""),
+    "08 block width as whole bits per symbol (2 bits each)": ("08", "a08-answer-block", "8.3", """
+def block_bits(n: int) -> int:
+    return 2 * n
+
+
+def bits_per_symbol(n: int) -> float:
+    return block_bits(n) / n
+
+
+def encode_block(digits: list) -> str:
+    number = 0
+    for digit in digits:
+        number = 3 * number + digit
+    return format(number, f"0{block_bits(len(digits))}b")
+
+
+def decode_block(bits: str, n: int) -> list:
+    number, digits = int(bits, 2), []
+    for _ in range(n):
+        number, digit = divmod(number, 3)
+        digits.append(digit)
+    return digits[::-1]
+"""),
+    "08 entropy in nats instead of bits": ("08", "a08-answer-entropy", "8.4", """
+def entropy_bits(p) -> float:
+    return -sum(x * math.log(x) for x in p if x > 0)
+"""),
+    "08 trits_needed from a float logarithm": ("08", "a08-answer-pam3", "8.6", """
+def trits_needed(count: int) -> int:
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    return math.ceil(math.log2(count) / math.log2(3))
+
+
+def pam3_encode(value: int, k: int) -> list:
+    if not 0 <= value < 3 ** k:
+        raise ValueError("value out of range")
+    levels = []
+    for _ in range(k):
+        value, digit = divmod(value, 3)
+        levels.append(digit - 1)
+    return levels[::-1]
+
+
+def pam3_decode(levels: list) -> int:
+    if any(level not in (-1, 0, 1) for level in levels):
+        raise ValueError("bad level")
+    value = 0
+    for level in levels:
+        value = 3 * value + level + 1
+    return value
+"""),
+    # 09: overflow in the two-way softmax, "neither" left out of the normalisation, log(0), no centring
+    "09 two_way_softmax from exp without the max trick": ("09", "a09-answer-two-way", "9.1", """
+def two_way_softmax(s_i: torch.Tensor, s_j: torch.Tensor) -> torch.Tensor:
+    return torch.exp(s_i) / (torch.exp(s_i) + torch.exp(s_j))
+
+
+def logistic(d: torch.Tensor) -> torch.Tensor:
+    return 1 / (1 + torch.exp(-d))
+"""),
+    "09 three_way_probabilities keeps the two-way probabilities for i and j": ("09", "a09-answer-three-way", "9.3", """
+def three_way_probabilities(s_i: torch.Tensor, s_j: torch.Tensor, s_neither: torch.Tensor) -> torch.Tensor:
+    p_i = torch.sigmoid(s_i - s_j)
+    p_neither = torch.sigmoid(s_neither - torch.maximum(s_i, s_j))
+    return torch.stack([p_i * (1 - p_neither), (1 - p_i) * (1 - p_neither), p_neither], dim=-1)
+"""),
+    "09 log_likelihood as log(sigmoid) (log 0 = -inf)": ("09", "a09-answer-likelihood", "9.5", """
+def log_likelihood(scores: torch.Tensor, wins: torch.Tensor) -> torch.Tensor:
+    return (wins * torch.log(torch.sigmoid(scores[:, None] - scores[None, :]))).sum()
+"""),
+    "09 fit_scores from random scores, not centred": ("09", "a09-answer-fit", "9.6", """
+def fit_scores(wins: torch.Tensor, steps: int = 500, lr: float = 2.0) -> torch.Tensor:
+    scores = torch.randn(len(wins), requires_grad=True)
+    for _ in range(steps):
+        (gradient,) = torch.autograd.grad(-log_likelihood(scores, wins) / wins.sum(), scores)
+        with torch.no_grad():
+            scores -= lr * gradient
+    return scores.detach()
+"""),
+    "09 fit_scores stops after 20 steps": ("09", "a09-answer-fit", "9.6", """
+def fit_scores(wins: torch.Tensor, steps: int = 500, lr: float = 2.0) -> torch.Tensor:
+    scores = torch.zeros(len(wins), requires_grad=True)
+    for _ in range(20):
+        (gradient,) = torch.autograd.grad(-log_likelihood(scores, wins) / wins.sum(), scores)
+        with torch.no_grad():
+            scores -= lr * gradient
+    return (scores - scores.mean()).detach()
+"""),
+}
+
+
+# Wrong answers run together when they change different cells of one notebook; a question may
+# also fail because it calls a function that a wrong answer replaced.
+ROUNDS = [
+    ["05 loss_hessian from the closed form instead of autograd",
+     "05 softmax_covariance leaves out the product of the means",
+     "05 second_derivative_along from the variance instead of autograd",
+     "05 sampled_covariance returns the exact covariance without sampling"],
+    ["05 softmax_covariance through the Hessian of 5.1",
+     "05 variance_of forgets to subtract the mean",
+     "05 sampled_covariance does not centre the one-hot rows"],
+    ["06 log_partition_stable shifts by the global max",
+     "06 hessian_eigenvalues from the closed form instead of autograd"],
+    ["06 log_partition_stable calls torch.logsumexp",
+     "06 hessian_eigenvalues closed form spelled without softmax, diag or outer"],
+    ["06 log_partition_stable hides torch.logsumexp in a helper"],
+    ["07 last_good bisects Python floats, not the values of the format"],
+    ["07 exp limits from log(finfo.max) and log(finfo.tiny)", "07 naive_softmax subtracts the maximum"],
+    ["07 largest_safe_logit from the formula log(max) - log(n)"],
+    ["08 encode puts a space between codewords", "08 block width as whole bits per symbol (2 bits each)",
+     "08 entropy in nats instead of bits", "08 trits_needed from a float logarithm"],
+    ["09 two_way_softmax from exp without the max trick",
+     "09 three_way_probabilities keeps the two-way probabilities for i and j",
+     "09 log_likelihood as log(sigmoid) (log 0 = -inf)"],
+    ["09 fit_scores from random scores, not centred"],
+    ["09 fit_scores stops after 20 steps"],
+]
+DEPENDENT = {"7.1": {"7.2", "7.3", "7.4"}, "9.5": {"9.6"}}  # questions whose functions call these
+
+
+@pytest.fixture(scope="module")
+def settings(real_root):
+    problem = sandbox_problem()
+    if problem:
+        pytest.fail(f"grading needs the sandbox: {problem}")
+    return Settings(data_root=real_root)
+
+
+def questions_lost(index: int, settings: Settings, folder: Path) -> frozenset:
+    """The questions that score 0 when round ``index``'s wrong answers are graded."""
+    cases = [WRONG_ANSWERS[case] for case in ROUNDS[index]]
+    (number,) = {case[0] for case in cases}
+    swaps = {cell_id: source.strip("\n") for _, cell_id, _, source in cases}
+    nb = notebook.read(SOLUTIONS_DIR / f"{NOTEBOOKS[number]}.ipynb")
+    for cell in nb.cells:
+        if cell.get("id") in swaps:
+            assert notebook.has_solution(cell), f"cell {cell.id} of {number} is not an answer cell"
+            cell.source = swaps.pop(cell.id)
+    assert not swaps, f"no cells with ids {sorted(swaps)} in {number}"
+    path = folder / f"{NOTEBOOKS[number]}.ipynb"
+    nbformat.write(nb, path)
+    result, _, _ = grade_file(path, settings)
+    assert result["error"] is None and result["stopped"] is None, result["error"] or result["stopped"]
+    return frozenset(v["question"] for v in result["verdicts"] if v["points"] < v["max_points"])
+
+
+@pytest.fixture(scope="module")
+def failed_in_round(settings, tmp_path_factory):
+    """``round index -> questions that scored 0``, each round graded once."""
+    @functools.lru_cache(maxsize=None)
+    def lost(index: int) -> frozenset:
+        return questions_lost(index, settings, tmp_path_factory.mktemp(f"round_{index}"))
+    return lost
+
+
+def test_every_wrong_answer_runs_in_one_round():
+    assert sorted(case for cases in ROUNDS for case in cases) == sorted(WRONG_ANSWERS)
+    for cases in ROUNDS:
+        cells = [WRONG_ANSWERS[case][1] for case in cases]
+        assert len(cells) == len(set(cells)), f"a round changes one cell twice: {cases}"
+        assert len({WRONG_ANSWERS[case][0] for case in cases}) == 1, f"a round mixes notebooks: {cases}"
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_ANSWERS))
+def test_wrong_answer_scores_zero_on_its_question(case, failed_in_round):
+    question = WRONG_ANSWERS[case][2]
+    index = next(i for i, cases in enumerate(ROUNDS) if case in cases)
+    failed = failed_in_round(index)
+    assert question in failed, f"{case}: question {question} still scores"
+    allowed = set()
+    for other in ROUNDS[index]:
+        targeted = WRONG_ANSWERS[other][2]
+        allowed |= {targeted} | DEPENDENT.get(targeted, set())
+    assert failed <= allowed, f"{case}: questions it does not target score 0 too: {sorted(failed - allowed)}"
+
+
+# ---------------------------------------------------------------- what the student copy shows
+
+LEAKS = {  # answers (and the expressions the issue found) that no student copy may show
+    "05": ["torch.diag(p) - torch.outer(p, p)", "diag(p) - p", "outer(p, p)", "p_i \\delta_{ij} - p_i p_j",
+           "p @ v ** 2", "(p * v ** 2).sum()", "(v - mean) ** 2", "hessian(lambda z: F.cross_entropy"],
+    "06": ["hessian(lambda z: torch.logsumexp", "eigvalsh(torch.diag", "max(dim=-1, keepdim=True)", "b = max(x)",
+           "diag(p) - p"],
+    "07": ["torch.exp(logits) / torch.exp(logits).sum()", "e / e.sum(", "ref = lambda"],
+    "08": ["bit_length", "3 ** trits < count", "math.log2(x) for x in p"],
+    "09": ["F.logsigmoid(differences)", "softmax(torch.stack([s_i, s_j]", "scores -= scores.mean()"],
+}
+
+
+@pytest.mark.parametrize("number", sorted(NOTEBOOKS))
+def test_student_copy_shows_none_of_the_listed_answers(number):
+    exercise = notebook.read(EXERCISES_DIR / f"{NOTEBOOKS[number]}.ipynb")
+    text = "\n".join(cell.source for cell in exercise.cells)
+    shown = [leak for leak in LEAKS[number] if leak in text]
+    assert not shown, f"exercises/{NOTEBOOKS[number]}.ipynb shows {shown}"
