@@ -5,10 +5,13 @@
 (b) workbook: ``utils.data.load_data_fashion_mnist``, both splits kept in memory as tensors.
 (c) no data path: (b)'s batches of one epoch, all made before the clock starts and replayed
     every epoch: the model and training loop alone, the time no data path can beat.
+(d) NumPy, gradient by hand: ``utils.numpy_softmax.SoftmaxRegression`` (notebook 04b), no autograd,
+    on (b)'s arrays, from (b)'s starting weights and in (b)'s shuffled order; CPU only.
 
-All three train the same model (``Flatten`` + ``Linear(784, 10)``, weights N(0, 0.01^2), zero
+(a) to (c) train the same model (``Flatten`` + ``Linear(784, 10)``, weights N(0, 0.01^2), zero
 bias) with the same seed, loss, SGD and the same ``utils.train.train_epoch`` /
-``evaluate_accuracy``, so only the data path differs. Each pipeline runs in a fresh subprocess,
+``evaluate_accuracy``, so only the data path differs; (d) trains that model on (b)'s batches
+without torch, so only the way the gradient is computed differs. Each pipeline runs in a fresh subprocess,
 one after the other: a process's memory high-water mark never goes down, so measuring them in
 one process would charge (b) with (a)'s peak, and a fresh process also starts with cold
 caches and thread pools for all alike. The parent samples the resident memory (RSS) of
@@ -37,7 +40,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT_TAG = "BENCH_RESULT "
-PIPELINES = {"standard": "(a) standard", "workbook": "(b) workbook", "premade": "(c) no data path"}
+PIPELINES = {"standard": "(a) standard", "workbook": "(b) workbook", "premade": "(c) no data path",
+             "numpy": "(d) NumPy, gradient by hand"}
+DATA_PATHS = ("standard", "workbook", "premade")  # the pipelines that train with torch on every device
 # The issue's targets on a 2-core CPU, checked for the full settings (10 epochs, all data, batch 256).
 TARGET_SPEEDUP, TARGET_SECONDS, TARGET_TEST_ACC, TARGET_ACC_GAP = 20.0, 0.25, 0.83, 0.005
 FULL_SETTINGS = {"epochs": 10, "batch_size": 256, "subset": None}
@@ -147,6 +152,51 @@ def _train(job: dict, seed: int, train_data, test_data) -> dict:
     return {"epoch_times": times, "train_loss": train_loss, "train_acc": train_acc, "test_acc": test_acc}
 
 
+def _numpy_arrays(job: dict):
+    """(d): (b)'s images and labels as NumPy arrays, one flattened image per row (no copy)."""
+    return [(it.X.reshape(len(it.X), -1).numpy(), it.y.numpy()) for it in _workbook_loaders(job)]
+
+
+def _train_numpy(job: dict, seed: int, train_data, test_data) -> dict:
+    """(d): the hand-derived gradient in NumPy, from (b)'s starting weights and in (b)'s batch order."""
+    import torch
+    from torch import nn
+
+    from utils.numpy_softmax import SoftmaxRegression
+
+    torch.manual_seed(seed)  # the same draws as `_train`: the same weights, then the same permutations
+    layer = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))[1]
+    nn.init.normal_(layer.weight, std=0.01)
+    model = SoftmaxRegression(lr=job["lr"], batch_size=job["batch_size"])
+    model.W = layer.weight.detach().numpy().T.copy()
+    (X, y), (X_test, y_test) = train_data, test_data
+    times = []
+    for _ in range(job["epochs"]):
+        start = time.perf_counter()
+        train_loss, train_acc = model.train_epoch(X, y, order=torch.randperm(len(X)).numpy())
+        test_acc = float((model.predict(X_test) == y_test).mean())
+        times.append(time.perf_counter() - start)
+    return {"epoch_times": times, "train_loss": train_loss, "train_acc": train_acc, "test_acc": test_acc}
+
+
+def _run_numpy(job: dict) -> dict:
+    """Time (d): one bare pass of NumPy batch gathering, then the training epochs."""
+    import torch
+
+    train_data, test_data = _numpy_arrays(job)
+    X, y = train_data
+    torch.manual_seed(job["seed"])
+    start = time.perf_counter()
+    order = torch.randperm(len(X)).numpy()
+    for i in range(0, len(X), job["batch_size"]):  # no model: what making the batches alone costs
+        index = order[i:i + job["batch_size"]]
+        X[index], y[index]
+    data_pass = time.perf_counter() - start
+    result = _train_numpy(job, job["seed"], train_data, test_data)
+    result.update(data_pass=data_pass, peak_rss_self_mb=_peak_rss_self_mb(), gpu_peak_mb=None, other_seeds={})
+    return result
+
+
 def run_pipeline(job: dict) -> dict:
     """Time one pipeline: one bare pass over the training data, then the training epochs."""
     import torch
@@ -154,6 +204,8 @@ def run_pipeline(job: dict) -> dict:
     from utils.train import training_threads
 
     warnings.filterwarnings("ignore", message="This DataLoader will create")  # (a) on a 2-CPU machine
+    if job["pipeline"] == "numpy":
+        return _run_numpy(job)
     if training_threads():  # the bare data pass too runs with the threads that train_epoch uses
         torch.set_num_threads(training_threads())
     device = torch.device(job["device"])
@@ -203,9 +255,17 @@ def _tree_rss_bytes(pid: int) -> int:
         return 0
 
 
+def _numpy_threads_env(env: dict) -> dict:
+    """NumPy's matrix products (OpenBLAS) with as many threads as `utils.train` gives torch."""
+    value = env.get("WORKBOOK_TORCH_THREADS", "").strip() or "1"
+    return {"OPENBLAS_NUM_THREADS": value} if value != "0" else {}
+
+
 def _run_child(job: dict, env_extra: dict | None = None) -> dict:
     """Run `run_pipeline` in a fresh interpreter, sampling its process tree's RSS."""
     env = {**os.environ, "FASHION_MNIST_STRICT": "1", **(env_extra or {})}
+    if job["pipeline"] == "numpy":
+        env.update(_numpy_threads_env(env))
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench", "--child", json.dumps(job)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
     peak = [0]
@@ -296,13 +356,19 @@ TABLE_HEAD = ("| pipeline | device | s/epoch, median (min-max) | data pass alone
               "|---|---|---|---|---|---|---|---|")
 
 
-def _ratios(device: str, a: dict, b: dict, c: dict) -> list[str]:
-    """The per-epoch ratios of one device, and what (b)'s batches cost over (c)."""
+def _ratios(device: str, a: dict, b: dict, c: dict, d: dict | None = None) -> list[str]:
+    """The per-epoch ratios of one device, what (b)'s batches cost over (c), and (b) against (d)."""
     ta, tb, tc = (statistics.median(r["epoch_times"]) for r in (a, b, c))
-    return [f"{device}: (a)/(b) seconds per epoch = {ta / tb:.1f}; "
-            f"data pass alone (a)/(b) = {a['data_pass'] / b['data_pass']:.0f}",
-            f"{device}: (a)/(c) = {ta / tc:.1f}, the most any data path could reach with this model and loop; "
-            f"(b) - (c) = {1000 * (tb - tc):.0f} ms per epoch, what making the batches costs inside training"]
+    lines = [f"{device}: (a)/(b) seconds per epoch = {ta / tb:.1f}; "
+             f"data pass alone (a)/(b) = {a['data_pass'] / b['data_pass']:.0f}",
+             f"{device}: (a)/(c) = {ta / tc:.1f}, the most any data path could reach with this model and loop; "
+             f"(b) - (c) = {1000 * (tb - tc):.0f} ms per epoch, what making the batches costs inside training"]
+    if d is not None:
+        fastest = min(b["epoch_times"]) / min(d["epoch_times"])  # the best case: least disturbed by other processes
+        lines.append(f"{device}: (b)/(d) = {tb / statistics.median(d['epoch_times']):.2f} (fastest epochs: {fastest:.2f}), "
+                     f"the autograd loop against the gradient by hand in NumPy (same starting weights, same batches); "
+                     f"test accuracy (b) {b['test_acc']:.4f}, (d) {d['test_acc']:.4f}")
+    return lines
 
 
 def _check(ok: bool, text: str) -> str:
@@ -413,6 +479,8 @@ def main(argv=None) -> int:
     results = {}
     for device in devices:
         for pipeline in PIPELINES:
+            if pipeline not in DATA_PATHS and device != "cpu":
+                continue
             print(f"running {PIPELINES[pipeline]} on {device} ({_load()}) ...", flush=True)
             job = {**base, "pipeline": pipeline, "device": device}
             if (pipeline, device) == ("workbook", "cpu"):
@@ -425,7 +493,8 @@ def main(argv=None) -> int:
     print("peak RSS: 'tree' sums the subprocess and its DataLoader workers (sampled every 20 ms; "
           "shared pages counted once per process), 'main' is the subprocess's own exact high-water mark.")
     for device in devices:
-        print("\n".join(_ratios(device, *(results[pipeline, device] for pipeline in PIPELINES))))
+        print("\n".join(_ratios(device, *(results[pipeline, device] for pipeline in DATA_PATHS),
+                                results.get(("numpy", device)))))
     if skip:
         print(f"GPU rows skipped: {skip}.")
 

@@ -18,7 +18,7 @@ def _bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_bench_prints_the_table_with_all_three_pipelines():
+def test_bench_prints_the_table_with_all_four_pipelines():
     if missing_files() and not strict_mode():
         pytest.skip("the benchmark needs the real Fashion-MNIST (it refuses the stand-in)")
     run = _bench("--epochs", "1", "--subset", "2000", "--workers", "0", "--threads", "none",
@@ -26,10 +26,12 @@ def test_bench_prints_the_table_with_all_three_pipelines():
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert sum(line.startswith("| pipeline |") for line in lines) == 1
-    for row in ("| (a) standard | cpu |", "| (b) workbook | cpu |", "| (c) no data path | cpu |"):
+    for row in ("| (a) standard | cpu |", "| (b) workbook | cpu |", "| (c) no data path | cpu |",
+                "| (d) NumPy, gradient by hand | cpu |"):
         assert sum(line.startswith(row) for line in lines) == 1, row
     assert any(line.startswith("cpu: (a)/(b) seconds per epoch = ") for line in lines)
     assert any(line.startswith("cpu: (a)/(c) = ") for line in lines)
+    assert any(line.startswith("cpu: (b)/(d) = ") for line in lines)
     assert sum(line.startswith(("PASS  ", "FAIL  ")) for line in lines) == 4
     assert any(line.startswith("(b)'s final test accuracy from seeds 0-1: ") for line in lines)
     assert any(line.startswith("GPU rows skipped: ") for line in lines) or \

@@ -55,10 +55,11 @@ def test_no_output_shows_an_absolute_path(path):
             assert not paths, f"an output shows the absolute path {paths[0]}: print it relative to the workbook"
 
 
-def test_the_course_has_its_five_notebooks():
+def test_the_course_has_its_seven_notebooks():
     names = [p.name for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
     assert names == ["01_softmax_regression.ipynb", "02_numerical_stability.ipynb", "03_fashion_mnist.ipynb",
-                     "04_softmax_from_scratch.ipynb", "05_softmax_concise.ipynb"]
+                     "04_softmax_from_scratch.ipynb", "04b_gradient_by_hand.ipynb", "05_softmax_concise.ipynb",
+                     "06_beyond_the_chapter.ipynb"]
 
 
 def test_ci_runs_the_test_command_the_readme_gives():
