@@ -1,0 +1,98 @@
+"""tools.run_notebooks: a stuck or failing cell is named, its kernel is stopped, the run goes on and fails."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from tools.run_notebooks import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SPIN = "while True:\n    pass"
+DEAF_TO_INTERRUPTS = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)"
+# A guard so that a regression fails the test instead of hanging the suite; not a speed target.
+HANG_GUARD_S = 300
+
+
+def write_notebook(folder: Path, name: str, *sources: str) -> Path:
+    notebook = new_notebook(cells=[new_markdown_cell("# A test notebook")] + [new_code_cell(s) for s in sources])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / f"{name}.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tools.run_notebooks", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=HANG_GUARD_S)
+
+
+def is_running(process_id: int) -> bool:
+    try:
+        os.kill(process_id, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_good_notebook_is_executed_and_written_with_its_html(tmp_path):
+    path = write_notebook(tmp_path, "good", "x = 6 * 7", "print(x)")
+    result = run("--output-dir", str(tmp_path / "out"), "--html-dir", str(tmp_path / "html"), str(path))
+    assert result.returncode == 0, result.stderr
+    executed = nbformat.read(tmp_path / "out" / "good.ipynb", as_version=4)
+    assert [cell.execution_count for cell in executed.cells[1:]] == [1, 2]
+    assert executed.cells[2].outputs[0].text == "42\n"
+    assert "42" in (tmp_path / "html" / "good.html").read_text()
+
+
+def test_a_spinning_cell_is_reported_by_notebook_and_cell_and_the_next_notebook_still_runs(tmp_path):
+    stuck = write_notebook(tmp_path, "stuck", "x = 1", SPIN)
+    good = write_notebook(tmp_path, "good", "x = 2")
+    result = run("--output-dir", str(tmp_path / "out"), "--cell-timeout", "3", str(stuck), str(good))
+    assert result.returncode == 1
+    assert f"{stuck}: cell 2 (code cell 1): `while True:` did not finish within 3 s (per-cell limit)" in result.stderr
+    assert "1 of 2 notebooks failed" in result.stderr
+    assert not (tmp_path / "out" / "stuck.ipynb").exists(), "a failed notebook must not be written"
+    assert (tmp_path / "out" / "good.ipynb").exists()
+
+
+def test_a_cell_that_ignores_interrupts_is_stopped_by_the_whole_run_limit(tmp_path):
+    deaf = write_notebook(tmp_path, "deaf", DEAF_TO_INTERRUPTS, SPIN)
+    later = write_notebook(tmp_path, "later", "x = 1")
+    result = run("--inplace", "--cell-timeout", "1000", "--run-timeout", "8", str(deaf), str(later))
+    assert result.returncode == 1
+    assert f"{deaf}: stopped by the whole-run limit (8 s left for it) in cell 2 (code cell 1): `while True:`" \
+        in result.stderr
+    assert f"{later}: not run: the whole-run limit was reached before it" in result.stderr
+    assert nbformat.read(deaf, as_version=4).cells[1].execution_count is None, "--inplace must not save a failed run"
+
+
+def test_a_cell_that_ignores_interrupts_is_killed_at_its_cell_timeout(tmp_path):
+    pid_file = tmp_path / "kernel.pid"
+    deaf = write_notebook(tmp_path, "deaf", f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))",
+                          DEAF_TO_INTERRUPTS, SPIN)
+    result = run("--inplace", "--cell-timeout", "3", str(deaf))
+    assert result.returncode == 1
+    assert f"{deaf}: cell 3 (code cell 2): `while True:` did not finish within 3 s (per-cell limit)" in result.stderr
+    assert not is_running(int(pid_file.read_text())), "the stuck kernel was left running"
+
+
+def test_an_error_in_a_cell_names_the_cell_and_the_exception(tmp_path, capsys):
+    path = write_notebook(tmp_path, "error", "x = 1", "1 / 0")
+    assert main(["--inplace", str(path)]) == 1
+    assert f"{path}: cell 2 (code cell 1): `1 / 0` raised ZeroDivisionError: division by zero" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--inplace", "no/such.ipynb"], "no such notebook: no/such.ipynb"),
+    (["notebooks/01_softmax_regression.ipynb"], "one of the arguments --inplace --output-dir is required"),
+    (["--inplace", "--html-dir", "x", "notebooks/01_softmax_regression.ipynb"], "--html-dir goes with --output-dir"),
+])
+def test_bad_arguments_say_what_is_wrong(args, message):
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
