@@ -1,4 +1,4 @@
-"""tools.run_notebooks: a stuck or failing cell is named, its kernel is stopped, the run goes on and fails."""
+"""tools.run_notebooks and the pytest run limit: a stuck or failing cell is named, its kernel stopped, the run fails."""
 
 import os
 import subprocess
@@ -96,3 +96,13 @@ def test_bad_arguments_say_what_is_wrong(args, message):
     result = run(*args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_a_pytest_run_past_its_whole_run_limit_is_interrupted_and_names_the_running_test(tmp_path):
+    (tmp_path / "conftest.py").write_text((ROOT / "conftest.py").read_text())
+    (tmp_path / "test_slow.py").write_text("import time\n\ndef test_sleeps():\n    time.sleep(1000)\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", os.devnull,
+                             "--rootdir", str(tmp_path), "-o", "run_timeout=3", str(tmp_path / "test_slow.py")],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD_S)
+    assert result.returncode == pytest.ExitCode.INTERRUPTED
+    assert "The whole-run limit of 3 s (run_timeout) was reached in test_slow.py::test_sleeps" in result.stdout
