@@ -1,5 +1,6 @@
 """tools.run_notebooks and the pytest run limit: a stuck or failing cell is named, its kernel stopped, the run fails."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -7,9 +8,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import zmq
+import zmq.asyncio
+from jupyter_client.channels import AsyncZMQSocketChannel
+from jupyter_client.session import Session
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from tools.run_notebooks import main
+from tools.run_notebooks import WakefulChannel, main
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIN = "while True:\n    pass"
@@ -106,3 +111,50 @@ def test_a_pytest_run_past_its_whole_run_limit_is_interrupted_and_names_the_runn
                             cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert result.returncode == pytest.ExitCode.INTERRUPTED
     assert "The whole-run limit of 3 s (run_timeout) was reached in test_slow.py::test_sleeps" in result.stdout
+
+
+async def reply_after_a_raw_send(channel_class: type, wait_s: float) -> str | None:
+    """The kernel replies while the client sends a message, as nbclient's Output widget does in a
+    `widgets.interactive` cell; return the type of message the client's wait got, or None."""
+    context = zmq.asyncio.Context()
+    kernel = zmq.Context.shadow(context.underlying).socket(zmq.ROUTER)
+    kernel.bind("inproc://shell")
+    client = context.socket(zmq.DEALER)
+    client.connect("inproc://shell")
+    session = Session(key=b"secret")
+    session.send(client, "kernel_info_request")
+    identity = kernel.recv_multipart()[0]
+    try:
+        waiting = asyncio.ensure_future(channel_class(client, session).get_msg(timeout=None))
+        await asyncio.sleep(0.1)  # the wait is registered with the event loop
+        session.send(kernel, "execute_reply", ident=identity)
+        session.send(client, "comm_msg")  # jupyter_client sends raw, through a shadow of the asyncio socket
+        try:
+            return (await asyncio.wait_for(waiting, wait_s))["msg_type"]
+        except asyncio.TimeoutError:
+            return None
+    finally:
+        kernel.close()
+        client.close()
+        context.term()
+
+
+def test_nbclients_own_channel_misses_a_reply_that_arrives_during_a_raw_send():
+    """The upstream cause (jupyter/nbclient#312): if this starts to fail, WakefulChannel may be retired."""
+    assert asyncio.run(reply_after_a_raw_send(AsyncZMQSocketChannel, wait_s=3)) is None
+
+
+def test_the_wakeful_channel_finds_that_reply_without_a_timeout():
+    assert asyncio.run(reply_after_a_raw_send(WakefulChannel, wait_s=60)) == "execute_reply"
+
+
+def test_the_stress_benchmark_counts_runs_and_hangs(tmp_path):
+    """A smoke test of benchmarks/stress_execute.py with tiny settings (no timing is checked)."""
+    good = write_notebook(tmp_path, "good", "x = 1")
+    stuck = write_notebook(tmp_path, "stuck", SPIN)
+    result = subprocess.run([sys.executable, "-m", "benchmarks.stress_execute", "--runs", "2", "--busy", "0",
+                             "--cell-timeout", "2", str(good), str(stuck)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD_S)
+    assert result.returncode == 1
+    assert "runs: 2   hung: 2   failed (not a hang): 0   cell replies over 5 s late: 0 (in 0 runs)" in result.stdout
+    assert "run 2: stuck.ipynb: cell 1 (code cell 0): `while True:` did not finish within 2 s" in result.stdout

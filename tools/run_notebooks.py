@@ -7,6 +7,15 @@ Every cell has a time limit (--cell-timeout) and the whole command has one (--ru
 A cell that errs or passes a limit is reported by notebook, cell index and first line; its
 kernel is killed, the next notebook still runs, and the command exits with status 1.
 A notebook is written only when it ran to the end.
+
+Why not `jupyter nbconvert --execute`: besides having no time limit by default, it can wait
+for ever on a cell whose reply has already come. nbclient's stand-in for Output widgets
+(used by `widgets.interactive`) sends a message on the shell socket while a cell runs, and
+jupyter_client's `Session.send` writes it through a plain shadow of the asyncio socket. That
+write can consume the socket's edge-triggered "readable" signal, so a reply arriving in
+the same moment wakes nobody: the wait lasts until its timeout, without end by default
+(jupyter/nbclient#312 and jupyter_client#1059, open for nbclient 0.11 and jupyter_client 8.10).
+Here every wait for a message looks again at least once a second (`WakefulChannel`).
 """
 
 from __future__ import annotations
@@ -16,14 +25,47 @@ import asyncio
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
 from nbconvert import HTMLExporter
+from traitlets import Type
+from traitlets.config import Config
 
 KERNEL_NAME = "python3"
+POLL_SLICE_S = 1.0  # the longest a missed wake-up can delay a message
+LATE_REPLY_S = 5.0  # a reply that reaches us later than this after the kernel sent it is counted
+
+
+class WakefulChannel(AsyncZMQSocketChannel):
+    """A channel whose wait for a message looks again every POLL_SLICE_S seconds.
+
+    Each look ends with a direct poll of the socket, so a message whose wake-up signal was lost
+    is found at the next look instead of at the end of the whole wait.
+    """
+
+    async def get_msg(self, timeout: float | None = None) -> dict:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = POLL_SLICE_S if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await super().get_msg(timeout=min(POLL_SLICE_S, left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+
+class WakefulKernelClient(AsyncKernelClient):
+    """nbclient's kernel client, with wakeful shell and IOPub channels."""
+
+    shell_channel_class = Type(WakefulChannel)
+    iopub_channel_class = Type(WakefulChannel)
 
 
 @dataclass
@@ -33,6 +75,7 @@ class Outcome:
     path: Path
     seconds: float
     problem: str | None = None
+    late_replies: int = 0  # replies that reached us more than LATE_REPLY_S after the kernel sent them
 
 
 def describe_cell(notebook: nbformat.NotebookNode, index: int) -> str:
@@ -43,17 +86,32 @@ def describe_cell(notebook: nbformat.NotebookNode, index: int) -> str:
     return f"cell {index} (code cell {code_index}): `{first_line}`"
 
 
-async def execute(notebook: nbformat.NotebookNode, path: Path, cell_timeout: float, run_timeout: float) -> str | None:
-    """Run every cell of `notebook` in a fresh kernel; return None, or what went wrong."""
+def reply_delay(cell: nbformat.NotebookNode) -> float:
+    """Seconds from the kernel sending this cell's execute_reply until now (nbclient records the time)."""
+    sent = datetime.strptime(cell.metadata.execution["shell.execute_reply"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    return (datetime.now(timezone.utc) - sent.replace(tzinfo=timezone.utc)).total_seconds()
+
+
+async def execute(notebook: nbformat.NotebookNode, path: Path, cell_timeout: float, run_timeout: float,
+                  late_replies: list[int], wakeful: bool = True) -> str | None:
+    """Run every cell of `notebook` in a fresh kernel; return None, or what went wrong.
+
+    Appends to `late_replies` the index of each cell whose reply reached us late.
+    `wakeful=False` uses nbclient's own kernel client (to measure the problem it has).
+    """
     client = NotebookClient(
         notebook,
         timeout=cell_timeout,
         kernel_name=KERNEL_NAME,
         shutdown_kernel="immediate",  # after a failure the kernel may be stuck: kill it
         resources={"metadata": {"path": str(path.parent)}},
+        record_timing=True,
+        config=Config({"AsyncKernelManager": {"client_factory": WakefulKernelClient}}) if wakeful else None,
     )
     running: list[int] = []
     client.on_cell_execute = lambda cell, cell_index: running.append(cell_index)
+    client.on_cell_executed = lambda cell, cell_index, execute_reply: (
+        late_replies.append(cell_index) if reply_delay(cell) > LATE_REPLY_S else None)
     task = asyncio.ensure_future(client.async_execute())
     done, _ = await asyncio.wait({task}, timeout=run_timeout)
     if not done:
@@ -74,13 +132,15 @@ async def execute(notebook: nbformat.NotebookNode, path: Path, cell_timeout: flo
     return None
 
 
-def run_one(path: Path, output: Path | None, html_dir: Path | None, cell_timeout: float, run_timeout: float) -> Outcome:
+def run_one(path: Path, output: Path | None, html_dir: Path | None, cell_timeout: float, run_timeout: float,
+            wakeful: bool = True) -> Outcome:
     """Execute one notebook; on success write it to `output` (and its HTML to `html_dir`)."""
     start = time.monotonic()
     notebook = nbformat.read(path, as_version=4)
     if run_timeout <= 0:
         return Outcome(path, 0.0, "not run: the whole-run limit was reached before it")
-    problem = asyncio.run(execute(notebook, path, cell_timeout, run_timeout))
+    late_replies: list[int] = []
+    problem = asyncio.run(execute(notebook, path, cell_timeout, run_timeout, late_replies, wakeful))
     if problem is None and output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, output)
@@ -88,18 +148,20 @@ def run_one(path: Path, output: Path | None, html_dir: Path | None, cell_timeout
             html_dir.mkdir(parents=True, exist_ok=True)
             body, _ = HTMLExporter().from_notebook_node(notebook)
             (html_dir / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
-    return Outcome(path, time.monotonic() - start, problem)
+    return Outcome(path, time.monotonic() - start, problem, len(late_replies))
 
 
 def run_all(paths: list[Path], output_dir: Path | None, html_dir: Path | None,
-            cell_timeout: float, run_timeout: float) -> list[Outcome]:
+            cell_timeout: float, run_timeout: float, wakeful: bool = True) -> list[Outcome]:
     """Execute the notebooks in order, sharing one whole-run deadline; print one line each."""
     deadline = time.monotonic() + run_timeout
     outcomes = []
     for path in paths:
         output = path if output_dir is None else output_dir / path.name
-        outcome = run_one(path, output, html_dir, cell_timeout, deadline - time.monotonic())
+        outcome = run_one(path, output, html_dir, cell_timeout, deadline - time.monotonic(), wakeful)
         status = "ok" if outcome.problem is None else f"FAILED: {outcome.problem}"
+        if outcome.late_replies:
+            status += f" ({outcome.late_replies} cell replies reached us over {LATE_REPLY_S:.0f} s late)"
         print(f"{path}  {outcome.seconds:6.1f} s  {status}", flush=True)
         outcomes.append(outcome)
     return outcomes
