@@ -14,7 +14,7 @@ import threading
 import pytest
 
 GRACE_S = 60
-_state = {"running": "no test yet (collecting)", "interrupted": ""}
+_state = {"running": "no test yet (collecting)", "interrupted": "", "timer": None}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -24,7 +24,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     limit = float(config.getini("run_timeout"))
     if limit > 0:
-        _start_timer(limit, _interrupt, limit)
+        _state["timer"] = _start_timer(limit, _interrupt, limit)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _state["timer"]:
+        _state["timer"].cancel()  # the run is over: no interrupt while Python exits
 
 
 def pytest_runtest_logstart(nodeid: str, location: tuple) -> None:
@@ -36,10 +41,11 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_line(_state["interrupted"], red=True, bold=True)
 
 
-def _start_timer(seconds: float, action, *args) -> None:
+def _start_timer(seconds: float, action, *args) -> threading.Timer:
     timer = threading.Timer(seconds, action, args)
     timer.daemon = True
     timer.start()
+    return timer
 
 
 def _interrupt(limit: float) -> None:
