@@ -6,6 +6,13 @@ PY := $(VENV)/bin/python
 FASHION_MNIST_ROOT ?= $(if $(wildcard ../shared/data/FashionMNIST/raw),$(abspath ../shared/data),$(CURDIR)/data)
 export FASHION_MNIST_ROOT
 COURSE := $(sort $(wildcard notebooks/*.ipynb))
+SOLUTIONS := $(sort $(wildcard solutions/*.ipynb))
+# Nothing hangs: seconds allowed per notebook cell, and for all the notebooks of one command
+# (`make run RUN_TIMEOUT=3600` to change). pytest's limits are in pyproject.toml.
+CELL_TIMEOUT ?= 600
+RUN_TIMEOUT ?= 1800
+EXECUTE_TIMEOUT ?= 3600
+RUN_NOTEBOOKS := $(PY) -m tools.run_notebooks --cell-timeout $(CELL_TIMEOUT)
 
 .PHONY: help env run test lab doctor bench bench-grading execute exercises grade clean
 
@@ -23,15 +30,17 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 run: env  ## execute every course notebook headless into build/ (notebooks and HTML)
 	@$(PY) -m utils.data
-	$(VENV)/bin/jupyter nbconvert --to notebook --execute --output-dir build/notebooks $(COURSE)
-	$(VENV)/bin/jupyter nbconvert --to html --output-dir build/html build/notebooks/*.ipynb
+	$(RUN_NOTEBOOKS) --run-timeout $(RUN_TIMEOUT) --output-dir build/notebooks --html-dir build/html $(COURSE)
 	@echo "Executed notebooks: build/notebooks/  HTML: build/html/"
 
 test: env  ## all tests: unit tests and nbval, on the real data only
 	FASHION_MNIST_STRICT=1 $(PY) -m pytest
 
-lab: env  ## open JupyterLab on the course
-	$(VENV)/bin/jupyter lab notebooks/01_softmax_regression.ipynb
+lab: env  ## open JupyterLab on the whole workbook, notebook 01 in front
+	@$(VENV)/bin/jupyter trust $(COURSE) $(SOLUTIONS) $(wildcard exercises/*.ipynb) > /dev/null
+	@echo "Marked the workbook's notebooks trusted, so that their saved widgets render."
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(if $(filter 0,$(shell id -u)),--allow-root) \
+		notebooks/01_softmax_regression.ipynb
 
 doctor: env  ## versions, torch/torchvision match, device, data
 	$(PY) -m utils.doctor
@@ -43,7 +52,7 @@ bench-grading: env  ## how fast the sandboxed grader grades a class (benchmarks/
 	$(PY) -m benchmarks.grading_bench
 
 execute: env  ## maintainers: re-run notebooks/ and solutions/ in place (fresh kernels, real data), regenerate exercises/
-	FASHION_MNIST_STRICT=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace $(COURSE) $(sort $(wildcard solutions/*.ipynb))
+	FASHION_MNIST_STRICT=1 $(RUN_NOTEBOOKS) --run-timeout $(EXECUTE_TIMEOUT) --inplace $(COURSE) $(SOLUTIONS)
 	$(PY) -m grading generate
 
 exercises: env  ## regenerate exercises/ from solutions/
