@@ -27,6 +27,7 @@ from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 
 import utils
+from tools.run_notebooks import WakefulKernelClient
 
 NOBODY = 65534
 INSIDE_WORKDIR = "/submission"
@@ -198,6 +199,7 @@ def kernel_manager(workdir: Path, ipc_dir: Path, data_root: Path | None, limits:
     (kernel_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     manager_class = SandboxKernelManager if limits is not None else AsyncKernelManager
     return manager_class(
+        client_factory=WakefulKernelClient,  # a reply whose wake-up was lost is still read (tools.run_notebooks)
         kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec_dir)]),
         kernel_name="workbook-submission", transport="ipc", ip=str(ipc_dir / "kernel"),
         connection_file=str(ipc_dir / "connection.json"),
