@@ -80,6 +80,19 @@ def test_exercise_metadata_for_matching_and_nbgrader(solution):
 
 # ---------------------------------------------------------------- nothing leaks
 
+def _simple(node) -> bool:
+    return isinstance(node, (ast.Name, ast.Constant, ast.Attribute))
+
+
+def _building_block(tree) -> bool:
+    """A name, a tuple of names or a call on plain names (``f(x, y)``): no answer by itself."""
+    if isinstance(tree, ast.Tuple):
+        return all(_simple(item) for item in tree.elts)
+    if isinstance(tree, ast.Call):
+        return all(_simple(arg) for arg in tree.args) and all(_simple(k.value) for k in tree.keywords)
+    return _simple(tree)
+
+
 TRIVIAL = re.compile(r"^(return|pass|else:|try:|\)|\]|\}|import \w+|[\w.]+\(\)|plt\.show\(\)|print\(\))?$")
 
 
@@ -116,8 +129,10 @@ def _answer_expressions(nb) -> set[str]:
             elif inside:
                 expression = re.sub(r"^(return\s+|[\w, \[\]\"'.]+?\s*=\s*)", "", marker)
                 try:
-                    ast.parse(expression, mode="eval")
+                    tree = ast.parse(expression, mode="eval").body
                 except SyntaxError:
+                    continue
+                if _building_block(tree):
                     continue
                 compact = re.sub(r"\s+", "", expression)
                 if len(compact) >= 14:
