@@ -21,7 +21,7 @@ EXERCISE = ROOT / "exercises" / "03_realsoftmax.ipynb"
 STEP_MS = 30_000  # one click, one page load, one figure redraw
 RUN_ALL_MS = 300_000  # one whole notebook
 # A cell that calls the workbook's training loop, which draws the live training plot.
-TRAINING_CALL = re.compile(r"(?<![\w.])train\(|utils\.train\.train\(")
+TRAINING_CALL = re.compile(r"(?<!def )(?<![\w.])train\(|utils\.train\.train\(")
 
 RECORD_FRAMES = """() => {
     // Record every distinct image each cell shows while the notebook runs.
