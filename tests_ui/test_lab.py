@@ -158,6 +158,8 @@ def test_course_notebook_runs_in_jupyterlab(browser, lab, screenshots, path):
             if cell["type"] == "code" and TRAINING_CALL.search(cell["source"]):
                 assert frames.get(str(index), 0) > 1, \
                     f"{path.name}: the training plot of cell {index} drew {frames.get(str(index), 0)} frame(s), not a live plot"
+                page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(index).screenshot(
+                    path=screenshots / f"{path.stem}-training.png")
 
         sliders = check_sliders(page, path.stem, screenshots)
         if stored_widgets(path):
