@@ -11,7 +11,7 @@ BOOK_VENV ?= build/book-venv
 # Binder and Colab launch links need the repository on GitHub: taken from `origin`, or set it.
 BOOK_REPOSITORY_URL ?= $(shell git remote get-url origin 2>/dev/null | sed -nE 's#^(https://github\.com/|git@github\.com:)([^/]+/[^/]+)$$#https://github.com/\2#p' | sed 's/\.git$$//')
 
-.PHONY: help env run test test-ui book lab doctor bench execute exercises grade clean
+.PHONY: help env run test test-ui book lab doctor bench bench-grading execute exercises grade clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -57,15 +57,18 @@ doctor: env  ## versions, torch/torchvision match, device, data
 bench: env  ## the performance comparison in benchmarks/ (not part of `make test`)
 	$(PY) -m benchmarks.bench
 
+bench-grading: env  ## how fast the sandboxed grader grades a class (benchmarks/grading_bench.py)
+	$(PY) -m benchmarks.grading_bench
+
 execute: env  ## maintainers: re-run notebooks/ and solutions/ in place (fresh kernels, real data), regenerate exercises/
 	FASHION_MNIST_STRICT=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace $(COURSE) $(sort $(wildcard solutions/*.ipynb))
-	$(PY) -m utils.assignments generate
+	$(PY) -m grading generate
 
 exercises: env  ## regenerate exercises/ from solutions/
-	$(PY) -m utils.assignments generate
+	$(PY) -m grading generate
 
-grade: env  ## grade a submission: make grade NB=path/to/submitted.ipynb
-	$(PY) -m utils.assignments grade $(NB)
+grade: env  ## grade submissions in the sandbox: make grade NB="files or folders" [JOBS=2] [OUT=build/grades]
+	$(PY) -m grading grade $(NB) --jobs $(or $(JOBS),1) --out $(or $(OUT),build/grades)
 
 clean:  ## remove the environment and build outputs (not the data)
 	rm -rf $(VENV) build

