@@ -23,6 +23,9 @@ RUN_ALL_MS = 300_000  # one whole notebook
 # A cell that calls the workbook's training loop, which draws the live training plot.
 TRAINING_CALL = re.compile(r"(?<!def )(?<![\w.])train\(|utils\.train\.train\(")
 
+# What an untrusted or unrendered widget looks like: its Python repr instead of the widget.
+WIDGET_AS_TEXT = re.compile(r"interactive\(children=|\w+Slider\(value=")
+
 RECORD_FRAMES = """() => {
     // Record every distinct image each cell shows while the notebook runs.
     window.uiFrames = {};
@@ -112,7 +115,9 @@ def check_sliders(page, name: str, screenshots: Path) -> int:
         handle = slider.locator(".noUi-handle, input[type=range]").first
         assert handle.count() == 1, f"{name}: slider {index} has no handle to drag"
         widget = slider.locator("xpath=ancestor::div[contains(@class, 'widget-interact')][1]")
-        figure = widget.locator(".widget-output img").first
+        if widget.count() == 0:  # a slider outside `interactive`: its figure is in the same cell
+            widget = slider.locator("xpath=ancestor::div[contains(@class, 'jp-Cell')][1]")
+        figure = widget.locator("img").first
         figure.wait_for(timeout=STEP_MS)
         before = figure.get_attribute("src")
         handle.scroll_into_view_if_needed(timeout=STEP_MS)
@@ -121,7 +126,7 @@ def check_sliders(page, name: str, screenshots: Path) -> int:
         page.mouse.down()
         page.mouse.move(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2, steps=8)
         page.mouse.up()
-        page.wait_for_function("([root, before]) => { const img = root.querySelector('.widget-output img');"
+        page.wait_for_function("([root, before]) => { const img = root.querySelector('img');"
                                " return img && img.src !== before; }",
                                arg=[widget.element_handle(), before], timeout=STEP_MS)
         if index == 0:
@@ -149,7 +154,7 @@ def test_course_notebook_runs_in_jupyterlab(browser, lab, screenshots, path):
         assert [cell["count"] for cell in code] == list(range(1, len(code) + 1)), \
             f"{path.name}: not every cell ran, in order, in the fresh kernel"
         assert not error_outputs(cells), f"{path.name}: " + "; ".join(error_outputs(cells))
-        shown_as_text = [i for i, cell in enumerate(cells) if "interactive(children=" in cell["text"]]
+        shown_as_text = [i for i, cell in enumerate(cells) if WIDGET_AS_TEXT.search(cell["text"])]
         assert not shown_as_text, f"{path.name}: cells {shown_as_text} show a widget as text, not as a widget"
 
         frames = page.evaluate("() => Object.fromEntries(Object.entries(window.uiFrames)"
