@@ -72,8 +72,9 @@ def plot_titles(source: str) -> list[str]:
 
 
 def last_sentence(markdown: str) -> str:
-    """The last sentence of a markdown cell, without markdown markup and a trailing colon."""
-    text = re.sub(r"[*`#>]|\$+", "", markdown)
+    """The last sentence of a markdown cell's last paragraph, without markup and a trailing colon."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", markdown) if p.strip() and not p.lstrip().startswith("#")]
+    text = re.sub(r"[*`>]|\$+", "", paragraphs[-1] if paragraphs else "")
     text = " ".join(text.split())
     sentences = re.split(r"(?<=[.!?])\)?\s+", text)
     return sentences[-1].rstrip(":").strip() if sentences else ""
