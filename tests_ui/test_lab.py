@@ -20,7 +20,7 @@ COURSE = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXERCISE = ROOT / "exercises" / "03_realsoftmax.ipynb"
 STEP_MS = 30_000  # one click, one page load, one figure redraw
 RUN_ALL_MS = 300_000  # one whole notebook
-# A cell that calls the workbook's training loop, which draws the live training plot.
+# A call of the workbook's training loop, which draws the live training plot unless plot=False.
 TRAINING_CALL = re.compile(r"(?<!def )(?<![\w.])train\(|utils\.train\.train\(")
 
 # What an untrusted or unrendered widget looks like: its Python repr instead of the widget.
@@ -134,6 +134,14 @@ def check_sliders(page, name: str, screenshots: Path) -> int:
     return sliders.count()
 
 
+def live_plot_cells(path: Path) -> list[int]:
+    """Indices of the cells that call the training loop and whose stored output is its plot."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [index for index, cell in enumerate(cells)
+            if cell["cell_type"] == "code" and TRAINING_CALL.search("".join(cell["source"]))
+            and any("image/png" in output.get("data", {}) for output in cell["outputs"])]
+
+
 def stored_widgets(path: Path) -> int:
     """How many widget outputs the committed notebook holds."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
@@ -159,12 +167,11 @@ def test_course_notebook_runs_in_jupyterlab(browser, lab, screenshots, path):
 
         frames = page.evaluate("() => Object.fromEntries(Object.entries(window.uiFrames)"
                                ".map(([k, v]) => [k, v.size]))")
-        for index, cell in enumerate(cells):
-            if cell["type"] == "code" and TRAINING_CALL.search(cell["source"]):
-                assert frames.get(str(index), 0) > 1, \
-                    f"{path.name}: the training plot of cell {index} drew {frames.get(str(index), 0)} frame(s), not a live plot"
-                page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(index).screenshot(
-                    path=screenshots / f"{path.stem}-training.png")
+        for index in live_plot_cells(path):
+            assert frames.get(str(index), 0) > 1, \
+                f"{path.name}: the training plot of cell {index} drew {frames.get(str(index), 0)} frame(s), not a live plot"
+            page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(index).screenshot(
+                path=screenshots / f"{path.stem}-training.png")
 
         sliders = check_sliders(page, path.stem, screenshots)
         if stored_widgets(path):
@@ -177,9 +184,7 @@ def test_course_notebook_runs_in_jupyterlab(browser, lab, screenshots, path):
 def test_the_checks_above_are_not_vacuous():
     """04 and 05 (at least) train with the live plot, and 01 (at least) has sliders."""
     assert any(stored_widgets(path) for path in COURSE), "no course notebook has a slider to check"
-    training = [path.name for path in COURSE
-                if any(cell["cell_type"] == "code" and TRAINING_CALL.search("".join(cell["source"]))
-                       for cell in json.loads(path.read_text(encoding="utf-8"))["cells"])]
+    training = [path.name for path in COURSE if live_plot_cells(path)]
     assert len(training) >= 2, f"expected the live training plot in 04 and 05, found it in {training}"
 
 
