@@ -13,13 +13,14 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from conftest import ROOT
+from conftest import ROOT, SCREENSHOTS
 
 COURSE = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXERCISE = ROOT / "exercises" / "03_realsoftmax.ipynb"
 STEP_MS = 30_000  # one click, one page load, one figure redraw
-RUN_ALL_MS = 300_000  # one whole notebook
+RUN_ALL_MS = 180_000  # one whole notebook (each runs in well under a minute)
 # A call of the workbook's training loop, which draws the live training plot unless plot=False.
 TRAINING_CALL = re.compile(r"(?<!def )(?<![\w.])train\(|utils\.train\.train\(")
 
@@ -61,6 +62,14 @@ RUN_FINISHED = """() => {
     return window.uiSawBusy && kernel && kernel.status === 'idle' && !busy;
 }"""
 
+RUN_STATE = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+    const prompts = [...panel.node.querySelectorAll('.jp-Cell')].map(c => c.querySelector('.jp-InputPrompt'));
+    return {kernel: kernel ? kernel.status : 'none', sawBusy: window.uiSawBusy,
+            busy: prompts.flatMap((p, i) => p && p.textContent.includes('[*]') ? [i] : [])};
+}"""
+
 CELLS = """() => {
     const panel = window.jupyterapp.shell.currentWidget;
     const nodes = [...panel.node.querySelectorAll('.jp-Cell')];
@@ -83,13 +92,20 @@ def open_notebook(page, lab, relative: str):
                            timeout=STEP_MS * 4)
 
 
-def restart_and_run_all(page) -> None:
+def restart_and_run_all(page, name: str) -> None:
     """Kernel menu > Restart Kernel and Run All Cells…, confirm, wait until no cell is [*]."""
     page.evaluate(RECORD_FRAMES)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Kernel$")).click(timeout=STEP_MS)
     page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").click(timeout=STEP_MS)
     page.locator(".jp-Dialog .jp-mod-accept").click(timeout=STEP_MS)
-    page.wait_for_function(RUN_FINISHED, timeout=RUN_ALL_MS, polling=250)
+    try:
+        page.wait_for_function(RUN_FINISHED, timeout=RUN_ALL_MS, polling=250)
+    except PlaywrightTimeout:
+        state = page.evaluate(RUN_STATE)
+        page.screenshot(path=SCREENSHOTS / f"timeout-{name}.png")
+        pytest.fail(f"{name}: the run did not finish within {RUN_ALL_MS // 1000} s: kernel {state['kernel']}, "
+                    f"cells still [*]: {state['busy']}, any [*] seen: {state['sawBusy']} "
+                    f"(screenshot build/ui/timeout-{name}.png)")
 
 
 def shut_down(page) -> None:
@@ -155,7 +171,7 @@ def test_course_notebook_runs_in_jupyterlab(browser, lab, screenshots, path):
     page.set_default_timeout(STEP_MS)
     try:
         open_notebook(page, lab, f"notebooks/{path.name}")
-        restart_and_run_all(page)
+        restart_and_run_all(page, path.stem)
         cells = page.evaluate(CELLS)
         page.screenshot(path=screenshots / f"{path.stem}.png")
         code = [cell for cell in cells if cell["type"] == "code"]
@@ -193,7 +209,7 @@ def test_unanswered_exercise_shows_the_students_error(browser, lab, screenshots)
     page.set_default_timeout(STEP_MS)
     try:
         open_notebook(page, lab, f"exercises/{EXERCISE.name}")
-        restart_and_run_all(page)
+        restart_and_run_all(page, EXERCISE.stem)
         cells = page.evaluate(CELLS)
         first_check = next(i for i, cell in enumerate(cells) if cell["source"].startswith("# CHECK"))
         page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(first_check).scroll_into_view_if_needed()
