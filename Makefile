@@ -13,11 +13,15 @@ CELL_TIMEOUT ?= 600
 RUN_TIMEOUT ?= 1800
 EXECUTE_TIMEOUT ?= 3600
 RUN_NOTEBOOKS := $(PY) -m tools.run_notebooks --cell-timeout $(CELL_TIMEOUT)
+# The book's own environment (Jupyter Book 1 and Sphinx), kept apart from the course's pins.
+BOOK_VENV ?= build/book-venv
+# Binder and Colab launch links need the repository on GitHub: taken from `origin`, or set it.
+BOOK_REPOSITORY_URL ?= $(shell git remote get-url origin 2>/dev/null | sed -nE 's#^(https://github\.com/|git@github\.com:)([^/]+/[^/]+)$$#https://github.com/\2#p' | sed 's/\.git$$//')
 
-.PHONY: help env run test lab doctor bench bench-grading execute exercises grade clean
+.PHONY: help env run test test-ui book lab doctor bench bench-grading execute exercises grade clean
 
 help:  ## list the commands
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
 env: $(VENV)/.installed  ## create the virtual environment (.venv) with the pinned packages
 
@@ -35,6 +39,20 @@ run: env  ## execute every course notebook headless into build/ (notebooks and H
 
 test: env  ## all tests: unit tests and nbval, on the real data only
 	FASHION_MNIST_STRICT=1 $(PY) -m pytest
+
+test-ui: env book  ## browser tests: JupyterLab in headless Chromium runs every notebook; the built book
+	FASHION_MNIST_STRICT=1 $(PY) -m pytest -p no:cacheprovider -o addopts="" tests_ui
+
+book: $(BOOK_VENV)/.installed  ## the course as a static website in build/book/_build/html (stored outputs, no re-run)
+	$(BOOK_VENV)/bin/python book/prepare.py build/book/src --repository-url "$(BOOK_REPOSITORY_URL)"
+	$(BOOK_VENV)/bin/jupyter-book build build/book/src --path-output build/book --warningiserror --keep-going
+	@echo "Book: build/book/_build/html/index.html"
+
+$(BOOK_VENV)/.installed: requirements-book.txt
+	$(PYTHON) -m venv $(BOOK_VENV)
+	$(BOOK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BOOK_VENV)/bin/python -m pip install --quiet -r requirements-book.txt
+	touch $@
 
 lab: env  ## open JupyterLab on the whole workbook, notebook 01 in front
 	@$(VENV)/bin/jupyter trust $(COURSE) $(SOLUTIONS) $(wildcard exercises/*.ipynb) > /dev/null
