@@ -45,3 +45,15 @@ def offline(monkeypatch):
     tv_datasets = data._torchvision_datasets()
     monkeypatch.setattr(tv_datasets.FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])
     monkeypatch.setattr(data, "_STAND_IN_USED", False)
+
+
+@pytest.fixture(scope="session")
+def grading_settings(real_root):
+    """The grader's settings on the real data, in the sandbox (required: grading never runs without)."""
+    from grading.grade import Settings
+    from grading.sandbox import sandbox_problem
+
+    problem = sandbox_problem()
+    if problem:
+        pytest.fail(f"grading needs the sandbox: {problem}")
+    return Settings(data_root=real_root)

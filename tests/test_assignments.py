@@ -18,7 +18,6 @@ from grading import notebook
 from grading.generate import EXERCISES_DIR, SOLUTIONS_DIR, exercise_from_solution, notebook_text
 from grading.grade import Settings, grade_file
 from grading.notebook import BEGIN, END, NOTEBOOK_GLOB, strip_solutions
-from grading.sandbox import sandbox_problem
 
 SOLUTIONS = sorted(SOLUTIONS_DIR.glob(NOTEBOOK_GLOB))
 EXERCISES = sorted(EXERCISES_DIR.glob(NOTEBOOK_GLOB))
@@ -159,11 +158,8 @@ def test_student_copy_reveals_no_answer(solution):
 # ---------------------------------------------------------------- the whole grading path
 
 @pytest.fixture(scope="module")
-def settings(real_root):
-    problem = sandbox_problem()
-    if problem:
-        pytest.fail(f"grading needs the sandbox: {problem}")
-    return Settings(data_root=real_root)
+def settings(grading_settings):
+    return grading_settings
 
 
 def _points(path: Path, settings: Settings) -> dict:

@@ -19,7 +19,6 @@ import pytest
 from grading import notebook
 from grading.generate import EXERCISES_DIR, SOLUTIONS_DIR
 from grading.grade import Settings, grade_file
-from grading.sandbox import sandbox_problem
 
 NOTEBOOKS = {
     "05": "05_exponential_family", "06": "06_log_partition", "07": "07_numerical_limits",
@@ -276,11 +275,8 @@ DEPENDENT = {"7.1": {"7.2", "7.3", "7.4"}, "9.5": {"9.6"}}  # questions whose fu
 
 
 @pytest.fixture(scope="module")
-def settings(real_root):
-    problem = sandbox_problem()
-    if problem:
-        pytest.fail(f"grading needs the sandbox: {problem}")
-    return Settings(data_root=real_root)
+def settings(grading_settings):
+    return grading_settings
 
 
 def questions_lost(index: int, settings: Settings, folder: Path) -> frozenset:
