@@ -186,9 +186,9 @@ def forged(course, tmp_path_factory):
     _, settings = course
     folder = tmp_path_factory.mktemp("forgers")
     for number, attack in enumerate(FORGERIES):
-        cell = new_code_cell(FORGERIES[attack])
-        submission(folder / f"forger{number}" / f"{NAME}.ipynb", extra=[cell],
-                   mutate=lambda nb, cell=cell: nb.cells.insert(2, cell))
+        source = FORGERIES[attack]  # early in the notebook and again at its end
+        submission(folder / f"forger{number}" / f"{NAME}.ipynb", extra=[new_code_cell(source)],
+                   mutate=lambda nb, source=source: nb.cells.insert(2, new_code_cell(source)))
     results = batch.grade_all([folder], settings, folder / "out", jobs=2, echo=lambda line: None)
     by_student = {r["student"]: r for r in results}
     return {attack: by_student[f"forger{number}"]["verdicts"][0]["points"] for number, attack in enumerate(FORGERIES)}
