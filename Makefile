@@ -29,8 +29,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	@# nbgrader is installed for instructors' command line and its test; its JupyterLab menus stay
-	@# off (students do not need them, and its extensions break kernel websockets in this Lab).
+	@# nbgrader is installed for instructors' command line and its test; its JupyterLab menus and
+	@# server extensions stay off, so students see the plain JupyterLab.
 	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader > /dev/null 2>&1
 	for part in formgrader validate_assignment assignment_list course_list; do \
 		$(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$part > /dev/null 2>&1; done

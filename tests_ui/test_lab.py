@@ -62,6 +62,12 @@ RUN_FINISHED = """() => {
     return window.uiSawBusy && kernel && kernel.status === 'idle' && !busy;
 }"""
 
+KERNEL_CONNECTED_AND_IDLE = """() => {
+    const session = window.jupyterapp.shell.currentWidget.sessionContext.session;
+    const kernel = session && session.kernel;
+    return kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+
 RUN_STATE = """() => {
     const panel = window.jupyterapp.shell.currentWidget;
     const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
@@ -90,6 +96,9 @@ def open_notebook(page, lab, relative: str):
                            " && window.jupyterapp.shell.currentWidget.sessionContext"
                            " && window.jupyterapp.shell.currentWidget.sessionContext.isReady",
                            timeout=STEP_MS * 4)
+    # A restart while the new kernel's websocket is still being set up can leave the page on a
+    # dead connection (jupyter_server: "Replacing stale connection", then no cell ever runs).
+    page.wait_for_function(KERNEL_CONNECTED_AND_IDLE, timeout=STEP_MS * 4, polling=250)
 
 
 def restart_and_run_all(page, name: str) -> None:
