@@ -95,18 +95,24 @@ def _building_block(tree) -> bool:
 TRIVIAL = re.compile(r"^(return|pass|else:|try:|\)|\]|\}|import \w+|[\w.]+\(\)|plt\.show\(\)|print\(\))?$")
 
 
+def _marked_lines(cell):
+    """``(stripped line, inside an answer block)`` for every non-marker line of a cell."""
+    inside = False
+    for line in cell.source.splitlines():
+        marker = line.strip()
+        if marker in (BEGIN, END):
+            inside = marker == BEGIN
+        elif marker:
+            yield marker, inside
+
+
 def _answer_and_hidden_lines(nb) -> set[str]:
     """Lines only the solution holds: inside answer blocks, probes and solution-only cells."""
     hidden, public = set(), set()
     for cell in nb.cells:
         secret_cell = notebook.is_solution_only(cell)
-        inside = False
-        for line in cell.source.splitlines():
-            marker = line.strip()
-            if marker in (BEGIN, END):
-                inside = marker == BEGIN
-            elif marker:
-                (hidden if secret_cell or inside else public).add(marker)
+        for line, inside in _marked_lines(cell):
+            (hidden if secret_cell or inside else public).add(line)
     return {line for line in hidden - public if not TRIVIAL.match(line) and not line.startswith("#")}
 
 
@@ -120,13 +126,9 @@ def _answer_expressions(nb) -> set[str]:
     for cell in nb.cells:
         if cell.cell_type != "code" or not notebook.has_solution(cell):
             continue
-        inside = False
-        for line in cell.source.splitlines():
-            marker = line.strip()
-            if marker in (BEGIN, END):
-                inside = marker == BEGIN
-            elif inside:
-                expression = re.sub(r"^(return\s+|[\w, \[\]\"'.]+?\s*=\s*)", "", marker)
+        for line, inside in _marked_lines(cell):
+            if inside:
+                expression = re.sub(r"^(return\s+|[\w, \[\]\"'.]+?\s*=\s*)", "", line)
                 try:
                     tree = ast.parse(expression, mode="eval").body
                 except SyntaxError:
