@@ -1,11 +1,12 @@
-"""The notebook that is actually run for a submission.
+"""What is actually run for a submission: its cells, then the hidden probes, apart.
 
-It is built from the reference (the solution), never from the submission: given code,
-probes and their set-up come from the reference; from the submission only the source of
-its answer cells (matched by cell id, then by nbgrader ``grade_id``) and of cells the
-student added (kept after the cell they followed). Outputs, execution counts, tags and
-metadata of the submission are not carried over. Self-checks, solution-only cells and
-cells marked ``# SKIP WHEN GRADING`` are not run.
+It is built from the reference (the solution), never from the submission: given code and
+the probes come from the reference; from the submission only the source of its answer
+cells (matched by cell id, then by nbgrader ``grade_id``) and of cells the student added
+(kept right after the cell they followed, whatever that cell is). Outputs, execution
+counts, tags and metadata of the submission are not carried over. Self-checks,
+solution-only cells and cells marked ``# SKIP WHEN GRADING`` are not run. The probes are
+kept apart: the runner gets them only after the cells ran (``grading.runner``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from IPython.core.inputtransformer2 import TransformerManager
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grading import notebook
@@ -22,22 +24,25 @@ PROBE_SOURCE = Path(__file__).with_name("probe.py")
 
 @dataclass
 class Assembled:
-    """The notebook to run, the role of each of its cells, and the student's code."""
+    """The notebook as it is run (for the feedback), the role of each cell, the probes apart."""
 
     nb: object
-    roles: list[str] = field(default_factory=list)  # given, answer, added, probe, setup, save
+    roles: list[str] = field(default_factory=list)  # given, answer, added
+    probes: list[tuple[str, str]] = field(default_factory=list)  # (question, source), in order
     student_code: list[str] = field(default_factory=list)
     written: dict[str, str] = field(default_factory=dict)  # question label -> text
     missing_answers: list[str] = field(default_factory=list)
 
+    def code_cells(self) -> list[tuple[int, str]]:
+        """``(index, Python source)`` of the cells to run, IPython syntax turned into Python."""
+        python = TransformerManager()
+        return [(index, python.transform_cell(cell.source)) for index, cell in enumerate(self.nb.cells)
+                if cell.cell_type == "code"]
 
-def probe_setup_source() -> str:
-    """The recorder's own text, run as a module named ``probe`` in the student's kernel."""
-    text = PROBE_SOURCE.read_text(encoding="utf-8")
-    return ("import types as _types\n"
-            "probe = _types.ModuleType('probe')\n"
-            f"exec(compile({text!r}, 'probe.py', 'exec'), probe.__dict__)\n"
-            "del _types")
+
+def recorder_source() -> str:
+    """The recorder (``grading/probe.py``), which the runner loads as ``probe`` for the probes."""
+    return PROBE_SOURCE.read_text(encoding="utf-8")
 
 
 def answer_keys(solution) -> dict[str, str]:
@@ -88,8 +93,8 @@ def written_label(reference, index: int) -> str:
     return f"cell {index}"
 
 
-def assemble(reference, submission, results_path: str) -> Assembled:
-    """Build the run for ``submission`` against ``reference``; the recorder saves to ``results_path``."""
+def assemble(reference, submission) -> Assembled:
+    """Build the run for ``submission`` against ``reference``."""
     answers, added = student_cells_by_reference(reference, submission)
     out = Assembled(nb=new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                              "language": "python"}}))
@@ -104,10 +109,8 @@ def assemble(reference, submission, results_path: str) -> Assembled:
         add(cell.source, "added", cell.cell_type == "markdown")
     for index, cell in enumerate(reference.cells):
         markdown = cell.cell_type == "markdown"
-        if notebook.is_probe_setup(cell):
-            add(probe_setup_source(), "setup")
-        elif notebook.probe_question(cell):
-            add(cell.source, "probe")
+        if notebook.probe_question(cell):
+            out.probes.append((notebook.probe_question(cell), cell.source))
         elif notebook.has_solution(cell):
             mine = answers.get(cell.id)
             if mine is None:
@@ -118,11 +121,9 @@ def assemble(reference, submission, results_path: str) -> Assembled:
             add(source, "answer", markdown)
             if markdown:
                 out.written[written_label(reference, index)] = source
-        elif notebook.check_header(cell) or notebook.is_solution_only(cell) or notebook.skipped_when_grading(cell):
-            continue
-        elif cell.cell_type in ("code", "markdown"):
+        elif not (notebook.check_header(cell) or notebook.is_solution_only(cell)
+                  or notebook.skipped_when_grading(cell)) and cell.cell_type in ("code", "markdown"):
             add(cell.source, "given", markdown)
         for extra in added.get(cell.id, []):
             add(extra.source, "added", extra.cell_type == "markdown")
-    add(f"probe.save({results_path!r})", "save")
     return out

@@ -1,148 +1,200 @@
-"""One notebook run in a throwaway folder, in the sandbox, and the values its probes recorded.
+"""One submission run in the sandbox (``grading/runner.py``), driven and timed from outside.
 
-Per-cell and whole-run time limits end the run by killing the kernel (with the sandbox's
-PID namespace, every process the student started goes with it). The student's output is
-capped and never reaches the grader's terminal: the kernel's own stdout and stderr go to a
-file in the throwaway folder.
+The grader sends the runner the submission's code cells, reads what each cell showed, and
+only then sends the hidden probes; whatever the process writes after that is ignored
+except the probes' results. Per-cell and whole-run time limits kill the sandbox (its PID
+namespace takes every process the student started with it); a runner that does not start
+is tried again, and then reported as the grader's failure, never as the student's.
+Every message is read with a size cap; nothing the student prints reaches the terminal.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
+import contextlib
 import json
-import shutil
+import os
+import queue
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat.v4 import new_output
 
 from grading import sandbox
 from grading.sandbox import Limits
 
-RESULTS_NAME = "probe-results.json"
-MAX_RESULTS_BYTES = 64 * 1024**2
-MAX_OUTPUT_CHARS = 200_000  # of the student's output kept per notebook, for the feedback file
+MAX_MESSAGE_BYTES = 64 * 1024**2  # one line from the runner
+MAX_TOTAL_BYTES = 128 * 1024**2  # everything from one run
+START_SECONDS = 120  # for the runner to import torch and say it is ready
+START_ATTEMPTS = 3
 
 
-class CappedClient(NotebookClient):
-    """An nbclient that keeps at most MAX_OUTPUT_CHARS of output and knows the running cell."""
-
-    kept = 0
-    running: int | None = None
-
-    async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
-        self.running = cell_index
-        return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
-
-    def output(self, outs, msg, display_id, cell_index):
-        size = len(json.dumps(msg.get("content", {}), default=str))
-        if self.kept + size > MAX_OUTPUT_CHARS:
-            if self.kept <= MAX_OUTPUT_CHARS:
-                outs.append(new_output("stream", name="stderr", text="[grader: further output cut]\n"))
-                self.kept = MAX_OUTPUT_CHARS + 1
-            return None
-        self.kept += size
-        return super().output(outs, msg, display_id, cell_index)
+class StartError(RuntimeError):
+    """The runner did not start, several times: the grader's problem, not the student's."""
 
 
 @dataclass
 class Run:
     """What came out of one run."""
 
-    nb: object
-    recorded: dict | None  # the probes' values, None if nothing usable was saved
-    stopped: str | None  # why the run ended early, in words
-    seconds: float
-    notes: list[str]  # limits hit along the way
+    outputs: dict[int, dict] = field(default_factory=dict)  # cell index -> what the runner sent
+    recorded: dict | None = None  # the probes' values, None when they did not run
+    errors: dict[str, str] = field(default_factory=dict)  # question -> the error its probe met
+    stopped: str | None = None  # why the run ended early, in words
+    seconds: float = 0.0
 
 
-def _read_results(path: Path) -> dict | None:
-    if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_RESULTS_BYTES:
-        return None
+class Channel:
+    """The runner's messages, one JSON object per line, read by a thread with caps."""
+
+    def __init__(self, stream):
+        self.messages: queue.Queue = queue.Queue()
+        self.total = 0
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        while True:
+            line = stream.readline(MAX_MESSAGE_BYTES + 1)
+            self.total += len(line)
+            if not line or len(line) > MAX_MESSAGE_BYTES or self.total > MAX_TOTAL_BYTES:
+                self.messages.put(None if not line else {"too_large": True})
+                return
+            try:
+                message = json.loads(line)
+            except (ValueError, RecursionError):
+                message = {"malformed": True}
+            self.messages.put(message if isinstance(message, dict) else {"malformed": True})
+
+    def next(self, deadline: float) -> dict | None:
+        """The next message; ``{"timeout": True}`` after ``deadline``; None at the end."""
+        try:
+            return self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return {"timeout": True}
+
+
+def _command(use_sandbox: bool, data_root: Path | None, limits: Limits, user: int | None) -> list[str]:
+    python = [sys.executable, "-I"]
+    if use_sandbox:
+        return sandbox.sandboxed(python + [sandbox.INSIDE_RUNNER], data_root, limits, user)
+    return python + [str(sandbox.RUNNER)]
+
+
+def _environment(use_sandbox: bool, data_root: Path | None) -> dict | None:
+    if use_sandbox:
+        return None  # bubblewrap clears it and sets its own
+    return {**os.environ, "FASHION_MNIST_STRICT": "1", "MPLBACKEND": "Agg",
+            **({"FASHION_MNIST_ROOT": str(data_root)} if data_root else {})}
+
+
+def _start(command: list[str], environment: dict | None, workdir: str) -> tuple[subprocess.Popen, Channel]:
+    """Start the runner and wait until it is ready; StartError after several tries."""
+    for _ in range(START_ATTEMPTS):
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, env=environment, cwd=workdir, start_new_session=True)
+        channel = Channel(process.stdout)
+        if (channel.next(time.monotonic() + START_SECONDS) or {}).get("ready") is True:
+            return process, channel
+        _kill(process)
+    raise StartError(f"the sandbox did not start ({START_ATTEMPTS} tries)")
+
+
+def _kill(process: subprocess.Popen) -> None:
+    """Kill the runner's process group (in the sandbox: bubblewrap, and with it every process inside)."""
     try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return recorded if isinstance(recorded, dict) else None
+        os.killpg(process.pid, 9)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
-def _limit_notes(nb, limits: Limits) -> list[str]:
-    """Cells that ran into the memory limit (the allocation failed with MemoryError)."""
-    return [f"{_cell_label(nb, index)} ran out of memory (limit {limits.memory_bytes / 1024**3:g} GiB per process)"
-            for index, cell in enumerate(nb.cells)
-            if any(output.get("ename") == "MemoryError" for output in cell.get("outputs", []))]
+def _send(process: subprocess.Popen, message: dict) -> bool:
+    try:
+        process.stdin.write((json.dumps(message) + "\n").encode("utf-8"))
+        process.stdin.flush()
+        return True
+    except OSError:  # the runner is gone
+        return False
 
 
-def _cell_label(nb, index: int | None) -> str:
-    if index is None:
+def _cell_label(cells: list[tuple[int, str]], index: int | None) -> str:
+    sources = dict(cells)
+    if index not in sources:
         return "a cell"
-    first = nb.cells[index].source.strip().split("\n", 1)[0][:60]
+    first = sources[index].strip().split("\n", 1)[0][:60]
     return f"cell {index + 1} ({first!r})" if first else f"cell {index + 1}"
 
 
-def _kill(km) -> None:
-    """Kill the kernel's process (the sandbox's first process) outright."""
-    process = getattr(getattr(km, "provisioner", None), "process", None)
-    if process is not None and process.poll() is None:
-        process.kill()
+def _run_cells(process, channel: Channel, cells, limits: Limits, run: Run, deadline: float) -> bool:
+    """Stage 1: every cell, each within its own limit. True when they all ran."""
+    if not _send(process, {"cells": cells}):
+        run.stopped = "the sandbox ended before the first cell"
+        return False
+    running, cell_deadline = None, deadline
+    while True:
+        message = channel.next(min(deadline, cell_deadline))
+        if message is None:
+            run.stopped = f"the notebook ended the run at {_cell_label(cells, running)} (exit, crash or memory)"
+            return False
+        if message.get("timeout"):
+            run.stopped = (f"{_cell_label(cells, running)} ran over {limits.cell_seconds} s and was stopped"
+                           if time.monotonic() < deadline else
+                           f"the notebook ran over {limits.notebook_seconds} s in all and was stopped "
+                           f"at {_cell_label(cells, running)}")
+            return False
+        if message.get("too_large") or message.get("malformed"):
+            run.stopped = "the notebook wrote to the grader's channel and the run was stopped"
+            return False
+        if "start" in message:
+            running, cell_deadline = message["start"], time.monotonic() + limits.cell_seconds
+        elif "cell" in message and message["cell"] == running and running not in run.outputs:
+            run.outputs[running] = message
+        elif "cells_done" in message:
+            return True
 
 
-async def _execute(client: CappedClient, limits: Limits, log_file) -> str | None:
-    km = client.km
-    try:
-        await asyncio.wait_for(client.async_execute(stdout=log_file, stderr=subprocess.STDOUT),
-                               timeout=limits.notebook_seconds)
-    except CellTimeoutError:
-        return f"{_cell_label(client.nb, client.running)} ran over {limits.cell_seconds} s and was stopped"
-    except asyncio.TimeoutError:
-        return f"the notebook ran over {limits.notebook_seconds} s in all and was stopped " \
-               f"at {_cell_label(client.nb, client.running)}"
-    except DeadKernelError:
-        return (f"the kernel died at {_cell_label(client.nb, client.running)} "
-                f"(memory limit {limits.memory_bytes // 1024**3} GiB, exit, or crash)")
-    except RuntimeError as error:  # the kernel could not start or answer
-        return f"the kernel stopped answering ({str(error).splitlines()[0][:120]})"
-    finally:
-        _kill(km)
-        atexit.unregister(client._cleanup_kernel)
-        if client.kc is not None:
-            client.kc.stop_channels()
-        try:
-            await km.shutdown_kernel(now=True)
-        except Exception:  # already gone
-            pass
-    return None
+def _run_probes(process, channel: Channel, probes, forbidden, recorder: str, sandboxed: bool,
+                run: Run, deadline: float, limit_seconds: int) -> None:
+    """Stage 2: the probes. Only a results message counts from now on."""
+    if not _send(process, {"probes": probes, "forbidden": forbidden, "recorder": recorder, "sandboxed": sandboxed}):
+        run.stopped = "the sandbox ended before the hidden tests"
+        return
+    while True:
+        message = channel.next(deadline)
+        if message is None or message.get("too_large") or message.get("malformed"):
+            run.stopped = "the run ended during the hidden tests (exit, crash or memory)"
+            return
+        if message.get("timeout"):
+            run.stopped = f"the hidden tests ran past the notebook's limit of {limit_seconds} s and were stopped"
+            return
+        results = message.get("results")
+        if isinstance(results, dict):
+            if isinstance(results.get("refused"), str):
+                run.stopped = results["refused"][:200] + ", so the hidden tests did not run"
+            else:
+                run.recorded = results.get("recorded") if isinstance(results.get("recorded"), dict) else None
+                errors = results.get("errors")
+                run.errors = {str(q): str(e)[:40] for q, e in errors.items()} if isinstance(errors, dict) else {}
+            return
 
 
-def run(nb, limits: Limits, use_sandbox: bool, data_root: Path | None) -> Run:
-    """Execute ``nb`` in a fresh kernel in a throwaway folder; collect the probes' values.
-
-    The notebook's last cell saves them to RESULTS_NAME in its working folder.
-    """
+def run(cells: list[tuple[int, str]], probes: list[tuple[str, str]], forbidden: dict[str, list[dict]],
+        limits: Limits, use_sandbox: bool, data_root: Path | None, recorder: str) -> Run:
+    """Run ``cells`` (index, source) then ``probes`` (question, source) in a fresh sandbox."""
     started = time.monotonic()
-    scratch = Path(tempfile.mkdtemp(prefix="workbook-grade-"))
-    try:
-        workdir, ipc_dir = scratch / "submission", scratch / "ipc"
-        workdir.mkdir()
-        ipc_dir.mkdir()
-        if use_sandbox:
-            sandbox.give_to_sandbox(workdir)
-            sandbox.give_to_sandbox(ipc_dir)
-        km = sandbox.kernel_manager(workdir, ipc_dir, data_root, limits if use_sandbox else None,
-                                    scratch / "kernels")
-        client = CappedClient(nb, km=km, timeout=limits.cell_seconds, allow_errors=True,
-                              interrupt_on_timeout=False, record_timing=False, startup_timeout=120,
-                              resources={"metadata": {"path": str(workdir)}})
-        with open(scratch / "kernel.log", "wb") as log_file:
-            stopped = asyncio.run(_execute(client, limits, log_file))
-        recorded = _read_results(workdir / RESULTS_NAME)
-        return Run(nb=nb, recorded=recorded, stopped=stopped, seconds=time.monotonic() - started,
-                   notes=_limit_notes(nb, limits))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    result = Run()
+    with sandbox.sandbox_user() if use_sandbox else contextlib.nullcontext() as user, \
+            tempfile.TemporaryDirectory(prefix="workbook-grade-") as workdir:
+        process, channel = _start(_command(use_sandbox, data_root, limits, user),
+                                  _environment(use_sandbox, data_root), workdir)
+        try:
+            deadline = time.monotonic() + limits.notebook_seconds
+            if _run_cells(process, channel, cells, limits, result, deadline):
+                _run_probes(process, channel, probes, forbidden, recorder, use_sandbox, result, deadline,
+                            limits.notebook_seconds)
+        finally:
+            _kill(process)
+    result.seconds = time.monotonic() - started
+    return result

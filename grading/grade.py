@@ -8,6 +8,8 @@ sandbox and cached by the solution's content.
 
 from __future__ import annotations
 
+import builtins
+import copy
 import functools
 import hashlib
 import json
@@ -15,7 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading import assemble, execute, judge, match, notebook
+import nbformat
+
+from grading import assemble, execute, forbid, judge, match, notebook
 from grading.generate import REPO_ROOT, SOLUTIONS_DIR
 from grading.sandbox import Limits
 
@@ -42,7 +46,7 @@ def assignments(settings: Settings) -> dict[str, Path]:
 
 def _fingerprint(solution: Path) -> str:
     digest = hashlib.sha256(solution.read_bytes())
-    for module in ("probe.py", "assemble.py"):
+    for module in ("probe.py", "assemble.py", "runner.py"):
         digest.update((Path(__file__).parent / module).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -51,8 +55,9 @@ def _check_reference(assignment: str, reference_nb, run: execute.Run) -> dict:
     recorded = run.recorded
     if run.stopped or not recorded:
         raise ReferenceError(f"the solution of {assignment} did not run to the end: {run.stopped or 'nothing recorded'}")
-    errors = [f"cell {i + 1}: {o.get('ename')}: {o.get('evalue')}" for i, cell in enumerate(run.nb.cells)
-              for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [f"cell {index + 1}: {output['error'].get('ename')}: {output['error'].get('evalue')}"
+              for index, output in sorted(run.outputs.items()) if output.get("error")]
+    errors += [f"probe {question}: {error}" for question, error in run.errors.items()]
     if errors:
         raise ReferenceError(f"the solution of {assignment} raised errors: {'; '.join(errors[:3])}")
     for question in notebook.checks(reference_nb):
@@ -72,8 +77,7 @@ def reference_results(assignment: str, settings: Settings) -> dict:
     if cache.is_file():
         return json.loads(cache.read_text(encoding="utf-8"))
     reference_nb = notebook.read(solution)
-    built = assemble.assemble(reference_nb, reference_nb, execute.RESULTS_NAME)
-    run = execute.run(built.nb, settings.limits, settings.sandbox, settings.data_root)
+    run = _execute(assemble.assemble(reference_nb, reference_nb), {}, settings)
     recorded = _check_reference(assignment, reference_nb, run)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(recorded, allow_nan=True), encoding="utf-8")
@@ -89,16 +93,55 @@ def _uses_accuracy(reference: dict) -> bool:
     return any(how["judge"] == "accuracy" for labels in reference["judges"].values() for how in labels.values())
 
 
-def probe_errors(executed, roles: list[str]) -> dict[str, str]:
-    """``{question: "Name: message"}`` for the probes that met an error in the student's code."""
-    found = {}
-    for cell, role in zip(executed.cells, roles):
-        question = notebook.probe_question(cell) if role == "probe" else None
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if question and errors and question not in found:
-            message = str(errors[0].get("evalue", "")).strip().split("\n", 1)[0][:200]
-            found[question] = f"{errors[0].get('ename', 'an error')}: {message}".rstrip(": ")
-    return found
+def _execute(built: assemble.Assembled, forbidden: dict[str, list[dict]], settings: Settings) -> execute.Run:
+    return execute.run(built.code_cells(), built.probes, forbidden, settings.limits, settings.sandbox,
+                       settings.data_root, assemble.recorder_source())
+
+
+def forbidden_at_run_time(reference: dict) -> dict[str, list[dict]]:
+    """``{question: [{"function", "names"}]}``: while the probes of that question call the
+    student's function, these torch and NumPy functions raise (alternatives included)."""
+    return {question: [{"function": rule["function"], "names": sorted(forbid.with_alternatives(rule["names"]))}
+                       for rule in rules]
+            for question, rules in reference.get("forbidden", {}).items()}
+
+
+def probe_errors(run: execute.Run) -> dict[str, str]:
+    """``{question: error name}``: only names of Python's own exceptions, written by the grader."""
+    return {question: name if name.isidentifier() and isinstance(getattr(builtins, name, None), type) else "an error"
+            for question, name in run.errors.items()}
+
+
+def executed_notebook(built: assemble.Assembled, run: execute.Run):
+    """The feedback notebook: the cells as run, with what each showed."""
+    shown = nbformat.v4.new_notebook(metadata=built.nb.metadata)
+    count = 0
+    for index, cell in enumerate(built.nb.cells):
+        cell = copy.deepcopy(cell)
+        if cell.cell_type == "code":
+            count += 1
+            cell.execution_count = count
+            cell.outputs = outputs_of(run.outputs.get(index), count)
+        shown.cells.append(cell)
+    return shown
+
+
+def outputs_of(message: dict | None, count: int) -> list:
+    """nbformat outputs from one cell's message from the runner."""
+    if not isinstance(message, dict):
+        return []
+    new = nbformat.v4.new_output
+    outputs = [new("stream", name=name, text=message[name]) for name in ("stdout", "stderr")
+               if isinstance(message.get(name), str) and message[name]]
+    if isinstance(message.get("result"), str):
+        outputs.append(new("execute_result", data={"text/plain": message["result"]}, execution_count=count))
+    outputs += [new("display_data", data={"image/png": image}) for image in message.get("images", [])
+                if isinstance(image, str)]
+    error = message.get("error")
+    if isinstance(error, dict):
+        outputs.append(new("error", ename=str(error.get("ename", "")), evalue=str(error.get("evalue", "")),
+                           traceback=str(error.get("traceback", "")).splitlines()))
+    return outputs
 
 
 def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, list[str]]:
@@ -120,12 +163,28 @@ def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, lis
     result["assignment"], result["student"] = assignment, match.student_of(path, assignment)
     reference_nb = notebook.read(assignments(settings)[assignment])
     reference = reference_results(assignment, settings)
-    built = assemble.assemble(reference_nb, nb, execute.RESULTS_NAME)
-    run = execute.run(built.nb, settings.limits, settings.sandbox, settings.data_root)
+    built = assemble.assemble(reference_nb, nb)
+    try:
+        run = _execute(built, forbidden_at_run_time(reference), settings)
+    except execute.StartError as error:
+        result["error"] = f"{path}: {error}; grade it again"
+        return result, None, []
+    executed = executed_notebook(built, run)
     test_data = _test_data(settings.data_root) if _uses_accuracy(reference) else None
     verdicts = judge.verdicts(notebook.checks(reference_nb), reference, run.recorded, built.student_code,
-                              run.stopped, test_data, probe_errors(run.nb, built.roles))
+                              run.stopped, test_data, probe_errors(run))
     result.update(verdicts=[v.as_dict() for v in verdicts], written=built.written,
-                  missing_answers=built.missing_answers, stopped=run.stopped, notes=run.notes,
+                  missing_answers=built.missing_answers, stopped=run.stopped, notes=_limit_notes(executed, settings.limits),
                   seconds=round(time.monotonic() - started, 2))
-    return result, run.nb, built.roles
+    return result, executed, built.roles
+
+
+def _limit_notes(executed, limits: Limits) -> list[str]:
+    """Cells that ran into the memory limit (the allocation failed with MemoryError)."""
+    notes = []
+    for index, cell in enumerate(executed.cells):
+        if any(output.get("ename") == "MemoryError" for output in cell.get("outputs", [])):
+            first = cell.source.strip().split("\n", 1)[0][:60]
+            notes.append(f"cell {index + 1} ({first!r}) ran out of memory "
+                         f"(limit {limits.memory_bytes / 1024**3:g} GiB per process)")
+    return notes

@@ -1,4 +1,4 @@
-"""The recorder that grading probes use inside the student's kernel.
+"""The recorder that grading probes use, loaded as ``probe`` by the runner for the probes.
 
 A ``# PROBE q`` cell runs the student's code on inputs the student never saw and calls
 ``probe.record(question, label, value, ...)``. Nothing recorded here is trusted: the values
@@ -6,8 +6,9 @@ leave the sandbox as plain JSON and the grader compares them, outside, with what
 probe recorded on the reference solution. How a value is judged (``judge``, tolerances,
 bounds) and which functions a question forbids are read from the *reference* run only.
 
-Self-contained on purpose (standard library only): the grader runs this file's text in the
-sandboxed kernel, where the rest of the instructor's tooling is not visible.
+Self-contained on purpose (standard library only): the runner loads this file's text in the
+sandbox, where the rest of the instructor's tooling is not visible, after the student's cells
+ran and after it restored the modules they patched.
 
 Judges (see ``grading.judge``):
 
@@ -22,7 +23,6 @@ Judges (see ``grading.judge``):
   the grader on the real Fashion-MNIST test set, is at least ``min_accuracy``.
 """
 
-import json
 import math
 
 JUDGES = ("close", "equal", "differs", "range", "accuracy")
@@ -82,11 +82,3 @@ def forbid(question, function, *names):
     calls) uses any of ``names``, e.g. ``forbid("3.1", "real_softmax", "logaddexp")``."""
     RESULTS["forbidden"].setdefault(str(question), []).append(
         {"function": str(function), "names": [str(name) for name in names]})
-
-
-def save(path):
-    """Write everything recorded to ``path`` as JSON (nan and inf kept)."""
-    with open(path, "w", encoding="utf-8") as file:
-        json.dump(RESULTS, file, allow_nan=True)
-    return sum(len(labels) for labels in RESULTS["values"].values())
-

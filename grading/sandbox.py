@@ -1,13 +1,17 @@
-"""The sandbox a submission runs in: bubblewrap, resource limits, a kernel inside it.
+"""The sandbox a submission runs in: bubblewrap and resource limits, one user per run.
 
 What the student's code can see: the system (``/usr``, ``/etc``), the Python install and
-environment, the workbook's ``utils`` source and the data set, all read-only, and its own
-throwaway folder, read-write. Nothing else of the machine: no ``solutions/``, no other
-submission, no instructor file, no home folder. No network (its own empty network
-namespace), its own PID namespace (it sees only its own processes, and when the sandbox's
-first process is killed the kernel kills every process inside), a new session (no
-terminal), no capabilities, and limits on memory and processes. Run as root, the code
-inside runs as the unprivileged user ``nobody``.
+environment, the workbook's ``utils`` source, the data set and the grader's runner, all
+read-only, and two small memory-backed folders of its own (``/submission``, its home and
+working folder, and ``/tmp``), each capped in size. Nothing else of the machine: no
+``solutions/``, no other submission, no instructor file, no home folder. No network (its
+own empty network namespace), its own PID namespace (it sees only its own processes, and
+when the sandbox's first process is killed the kernel kills every process inside), a new
+session (no terminal), no capabilities, and limits on memory, processes and file size.
+
+Run as root, each run gets a user id of its own (``sandbox_user``), so that the limit on
+processes, which the kernel counts per user, is one submission's alone: a submission that
+takes every process slot it may have harms no classmate graded beside it.
 
 Bubblewrap (Debian package ``bubblewrap``) is the sandbox; where it cannot run, grading
 refuses (``sandbox_problem`` says why) unless the instructor asks for ``--no-sandbox``.
@@ -15,23 +19,26 @@ refuses (``sandbox_problem`` says why) unless the instructor asks for ``--no-san
 
 from __future__ import annotations
 
-import json
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jupyter_client import AsyncKernelManager
-from jupyter_client.kernelspec import KernelSpecManager
-
 import utils
-from tools.run_notebooks import WakefulKernelClient
 
-NOBODY = 65534
+FIRST_USER = 2_000_000  # sandbox users: FIRST_USER, FIRST_USER + 1, ... (no account needed)
+USERS = 10_000
+USER_LOCKS = Path(tempfile.gettempdir()) / "workbook-grading-users"
 INSIDE_WORKDIR = "/submission"
 INSIDE_DATA = "/data"
+INSIDE_RUNNER = "/grader/runner.py"
+RUNNER = Path(__file__).with_name("runner.py")
 INSTALL_HINT = (
     "Install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `dnf install "
     "bubblewrap`) on a Linux machine that allows user namespaces, or grade on such a machine. "
@@ -46,8 +53,9 @@ class Limits:
     cell_seconds: int = 300
     notebook_seconds: int = 900
     memory_bytes: int = 6 * 1024**3  # address space per process; torch alone maps about 1.5 GiB
-    processes: int = 512
-    file_bytes: int = 1024**3  # largest file it may write
+    processes: int = 128  # processes and threads of the run's own user
+    file_bytes: int = 256 * 1024**2  # largest file it may write
+    folder_bytes: int = 256 * 1024**2  # each of /submission and /tmp (memory-backed)
 
 
 def bwrap_path() -> str | None:
@@ -80,7 +88,7 @@ def read_only_paths() -> list[Path]:
     return sorted(paths, key=lambda p: len(p.parts))
 
 
-def bwrap_args(workdir: Path, data_root: Path | None, extra_rw: list[Path] = ()) -> list[str]:
+def bwrap_args(data_root: Path | None, limits: Limits) -> list[str]:
     """The bubblewrap command line, up to the program to run inside."""
     readable = read_only_paths()
     # --clearenv also drops JPY_PARENT_PID: ipykernel would otherwise watch its parent, see
@@ -96,16 +104,15 @@ def bwrap_args(workdir: Path, data_root: Path | None, extra_rw: list[Path] = ())
             args += ["--symlink", os.readlink(top), str(top)]
         elif top.is_dir():
             args += ["--ro-bind", str(top), str(top)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
-    args += _dirs_for(readable + list(extra_rw))
+    size = str(limits.folder_bytes)
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", size, "--tmpfs", INSIDE_WORKDIR]
+    args += _dirs_for(readable + [Path(INSIDE_RUNNER)])
     for path in readable:
         args += ["--ro-bind", str(path), str(path)]
     if data_root is not None:
         args += ["--ro-bind", str(data_root), INSIDE_DATA]
-    args += ["--bind", str(workdir), INSIDE_WORKDIR]
-    for path in extra_rw:
-        args += ["--bind", str(path), str(path)]
-    args += ["--chdir", INSIDE_WORKDIR]
+    args += ["--ro-bind", str(RUNNER), INSIDE_RUNNER, "--chdir", INSIDE_WORKDIR]
     environment = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": INSIDE_WORKDIR,
         "MPLCONFIGDIR": f"{INSIDE_WORKDIR}/.matplotlib", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
@@ -119,29 +126,59 @@ def bwrap_args(workdir: Path, data_root: Path | None, extra_rw: list[Path] = ())
     return args
 
 
-def drop_privileges() -> list[str]:
-    """Run as root, the command inside becomes ``nobody``, with no capabilities at all."""
-    if os.geteuid() != 0:
+def drop_privileges(user: int | None) -> list[str]:
+    """Run as root, the command inside becomes ``user``, with no capabilities at all."""
+    if user is None:
         return []
-    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs",
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--no-new-privs",
             "--bounding-set=-all", "--inh-caps=-all"]
+
+
+def _has_processes(user: int) -> bool:
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if f"\nUid:\t{user}\t" in status.read_text():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@contextlib.contextmanager
+def sandbox_user() -> Iterator[int | None]:
+    """A user id no other run holds (a lock file per id) and no process runs as; None unless root.
+
+    Not root, bubblewrap maps the grader's own user into the sandbox and the process limit
+    counts all runs of that user together.
+    """
+    if os.geteuid() != 0:
+        yield None
+        return
+    USER_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    for user in range(FIRST_USER, FIRST_USER + USERS):
+        lock = os.open(USER_LOCKS / str(user), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            continue
+        try:
+            if _has_processes(user):  # left over from a grader that was killed
+                continue
+            yield user
+            return
+        finally:
+            os.close(lock)  # closing the file releases the lock
+    raise RuntimeError(f"all {USERS} sandbox users are in use")
 
 
 def limit_args(limits: Limits) -> list[str]:
     return ["prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.processes}", "--core=0", f"--fsize={limits.file_bytes}", "--"]
 
 
-def sandboxed(command: list[str], workdir: Path, data_root: Path | None, limits: Limits,
-              extra_rw: list[Path] = ()) -> list[str]:
-    """``command`` wrapped to run in the sandbox with ``workdir`` as its only writable folder."""
-    return limit_args(limits) + bwrap_args(workdir, data_root, list(extra_rw)) + drop_privileges() + command
-
-
-def give_to_sandbox(path: Path) -> None:
-    """Make a folder the sandbox writes to its own (owned by ``nobody`` when we are root)."""
-    if os.geteuid() == 0:
-        for item in [path, *path.rglob("*")]:
-            os.chown(item, NOBODY, NOBODY, follow_symlinks=False)
+def sandboxed(command: list[str], data_root: Path | None, limits: Limits, user: int | None) -> list[str]:
+    """``command`` wrapped to run in the sandbox as ``user``."""
+    return limit_args(limits) + bwrap_args(data_root, limits) + drop_privileges(user) + command
 
 
 def sandbox_problem() -> str | None:
@@ -151,11 +188,8 @@ def sandbox_problem() -> str | None:
     for tool in ("bwrap", "prlimit") + (("setpriv",) if os.geteuid() == 0 else ()):
         if not shutil.which(tool):
             return f"`{tool}` is not installed. {INSTALL_HINT}"
-    import tempfile
-    with tempfile.TemporaryDirectory() as scratch:
-        workdir = Path(scratch)
-        give_to_sandbox(workdir)
-        command = sandboxed([sys.executable, "-c", "import torch, utils"], workdir, None, Limits())
+    with sandbox_user() as user:
+        command = sandboxed([sys.executable, "-c", "import torch, utils"], None, Limits(), user)
         try:
             run = subprocess.run(command, capture_output=True, text=True, timeout=120)
         except subprocess.TimeoutExpired:
@@ -164,43 +198,3 @@ def sandbox_problem() -> str | None:
         detail = (run.stderr.strip().splitlines() or ["no message"])[-1]
         return f"bubblewrap is installed but a test run in it failed ({detail}). {INSTALL_HINT}"
     return None
-
-
-class SandboxKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel starts inside the sandbox.
-
-    The kernel talks to the grader over IPC sockets in a folder bound into the sandbox
-    (there is no network inside). Interrupts go as messages, since signals cannot reach
-    the new session.
-    """
-
-    def write_connection_file(self, **kwargs):
-        result = super().write_connection_file(**kwargs)
-        if os.geteuid() == 0:  # the kernel runs as nobody and must read it
-            os.chown(self.connection_file, NOBODY, NOBODY)
-        return result
-
-
-def kernel_manager(workdir: Path, ipc_dir: Path, data_root: Path | None, limits: Limits | None,
-                   spec_dir: Path) -> AsyncKernelManager:
-    """A kernel manager for one run: sandboxed, or a plain local kernel when ``limits`` is None."""
-    python = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    if limits is None:
-        argv, interrupt = python, "signal"
-    else:
-        argv = sandboxed(python, workdir, data_root, limits, extra_rw=[ipc_dir])
-        interrupt = "message"
-    kernel_dir = spec_dir / "workbook-submission"
-    kernel_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": argv, "display_name": "Submission", "language": "python", "interrupt_mode": interrupt}
-    if limits is None:
-        spec["env"] = {"FASHION_MNIST_STRICT": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-                       **({"FASHION_MNIST_ROOT": str(data_root)} if data_root else {})}
-    (kernel_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
-    manager_class = SandboxKernelManager if limits is not None else AsyncKernelManager
-    return manager_class(
-        client_factory=WakefulKernelClient,  # a reply whose wake-up was lost is still read (tools.run_notebooks)
-        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec_dir)]),
-        kernel_name="workbook-submission", transport="ipc", ip=str(ipc_dir / "kernel"),
-        connection_file=str(ipc_dir / "connection.json"),
-    )

@@ -7,6 +7,7 @@ graded end to end in tests/test_assignments.py.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import signal
@@ -32,7 +33,7 @@ ANSWER = "return 2 * x"
 STUB = "raise NotImplementedError()"
 
 
-def reference_notebook():
+def _reference_notebook():
     nb = new_notebook(cells=[
         new_markdown_cell("# Assignment 1: doubling"),
         new_code_cell("import torch\nSCALE = 2"),
@@ -40,7 +41,7 @@ def reference_notebook():
         new_code_cell(f"def double(x):\n    ### BEGIN SOLUTION\n    {ANSWER}\n    ### END SOLUTION"),
         new_code_cell("# CHECK 1.1 (2 points)\nassert double(torch.tensor(1.0)) == SCALE"),
         new_code_cell("# PROBE 1.1\nprobe.record('1.1', 'double on a hidden vector', double(torch.tensor([3.0, -7.5, 1e300])))\n"
-                      "probe.forbid('1.1', 'double', 'mul')"),
+                      "probe.forbid('1.1', 'double', 'multiply')"),
         new_code_cell("def noise(seed):\n    ### BEGIN SOLUTION\n    return torch.randn(3, generator=torch.Generator().manual_seed(seed))\n"
                       "    ### END SOLUTION"),
         new_code_cell("# CHECK 1.2 (1 point)\nassert noise(0).shape == (3,)"),
@@ -50,6 +51,13 @@ def reference_notebook():
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
+
+
+REFERENCE = _reference_notebook()  # one set of cell ids, shared by the solution and the copies
+
+
+def reference_notebook():
+    return copy.deepcopy(REFERENCE)
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +111,9 @@ def test_solution_scores_full_marks_and_blank_scores_zero(course, tmp_path):
 def test_wrong_answer_and_forbidden_name_score_zero(course, tmp_path):
     _, settings = course
     assert points(submission(tmp_path / "w" / f"{NAME}.ipynb", "return 2 * x + 1e-3"), settings)["1.1"] == 0
-    forbidden = submission(tmp_path / "f" / f"{NAME}.ipynb", "return torch.mul(x, 2)")
+    forbidden = submission(tmp_path / "f" / f"{NAME}.ipynb", "return torch.multiply(x, 2)")
     result, _, _ = grade.grade_file(forbidden, settings)
-    assert result["verdicts"][0]["points"] == 0 and "mul" in result["verdicts"][0]["status"]
+    assert result["verdicts"][0]["points"] == 0 and "multiply" in result["verdicts"][0]["status"]
 
 
 # ---------------------------------------------------------------- reading what it must not
@@ -252,8 +260,8 @@ def test_every_process_of_the_sandbox_is_killed(course, tmp_path):
     _, settings = course
     quick = grade.Settings(**{**settings.__dict__, "limits": Limits(cell_seconds=15, notebook_seconds=60)})
     marker = f"workbook-orphan-{os.getpid()}"
-    spawn = (f"import subprocess, signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-             f"subprocess.Popen(['sh', '-c', 'exec -a {marker} sleep 600'], start_new_session=True)\n"
+    spawn = (f"import subprocess, signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+             f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', '{marker}'], start_new_session=True)\n"
              "while True:\n    pass")
     grade.grade_file(submission(tmp_path / "o" / f"{NAME}.ipynb", extra=[new_code_cell(spawn)]), quick)
     time.sleep(1)
