@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import queue
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,16 @@ class Channel:
             except (ValueError, RecursionError):
                 message = {"malformed": True}
             self.messages.put(message if isinstance(message, dict) else {"malformed": True})
+
+    def drain(self) -> None:
+        """Forget the messages read so far."""
+        while True:
+            try:
+                if self.messages.get_nowait() is None:
+                    self.messages.put(None)
+                    return
+            except queue.Empty:
+                return
 
     def next(self, deadline: float) -> dict | None:
         """The next message; ``{"timeout": True}`` after ``deadline``; None at the end."""
@@ -128,10 +139,11 @@ def _cell_label(cells: list[tuple[int, str]], index: int | None) -> str:
 
 
 def _run_cells(process, channel: Channel, cells, limits: Limits, run: Run, deadline: float) -> bool:
-    """Stage 1: every cell, each within its own limit. True when they all ran."""
+    """Stage 1: every cell, each within its own limit. True when they all ran, in order."""
     if not _send(process, {"cells": cells}):
         run.stopped = "the sandbox ended before the first cell"
         return False
+    expected = [index for index, _ in cells]
     running, cell_deadline = None, deadline
     while True:
         message = channel.next(min(deadline, cell_deadline))
@@ -147,18 +159,21 @@ def _run_cells(process, channel: Channel, cells, limits: Limits, run: Run, deadl
         if message.get("too_large") or message.get("malformed"):
             run.stopped = "the notebook wrote to the grader's channel and the run was stopped"
             return False
-        if "start" in message:
+        if "start" in message and message["start"] in expected[len(run.outputs):len(run.outputs) + 1]:
             running, cell_deadline = message["start"], time.monotonic() + limits.cell_seconds
         elif "cell" in message and message["cell"] == running and running not in run.outputs:
             run.outputs[running] = message
-        elif "cells_done" in message:
+        elif "cells_done" in message and len(run.outputs) == len(expected):
             return True
 
 
 def _run_probes(process, channel: Channel, probes, forbidden, recorder: str, sandboxed: bool,
                 run: Run, deadline: float, limit_seconds: int) -> None:
-    """Stage 2: the probes. Only a results message counts from now on."""
-    if not _send(process, {"probes": probes, "forbidden": forbidden, "recorder": recorder, "sandboxed": sandboxed}):
+    """Stage 2: the probes. Only a results message that answers this very request counts."""
+    channel.drain()  # whatever the notebook queued up before the probes were sent
+    nonce = secrets.token_hex(16)
+    if not _send(process, {"probes": probes, "forbidden": forbidden, "recorder": recorder,
+                           "sandboxed": sandboxed, "nonce": nonce}):
         run.stopped = "the sandbox ended before the hidden tests"
         return
     while True:
@@ -170,7 +185,7 @@ def _run_probes(process, channel: Channel, probes, forbidden, recorder: str, san
             run.stopped = f"the hidden tests ran past the notebook's limit of {limit_seconds} s and were stopped"
             return
         results = message.get("results")
-        if isinstance(results, dict):
+        if isinstance(results, dict) and message.get("nonce") == nonce:
             if isinstance(results.get("refused"), str):
                 run.stopped = results["refused"][:200] + ", so the hidden tests did not run"
             else:

@@ -69,11 +69,23 @@ def _differences(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) ->
 
 def judge_value(label: str, how: dict, got, expected, student_values: dict, test_data,
                 raised: str | None = None) -> str | None:
-    """None when the student's recorded value ``got`` passes; else the reason."""
+    """None when the student's recorded value ``got`` passes; else the reason (never a crash:
+    whatever the submission recorded, a value that cannot be judged fails its label)."""
+    try:
+        with np.errstate(all="ignore"):
+            return _judge_value(label, how, got, expected, student_values, test_data, raised)
+    except (ArithmeticError, ValueError, TypeError, KeyError, IndexError, RecursionError, MemoryError):
+        return f"{label}: the value your code gave could not be compared with the correct one"
+
+
+def _judge_value(label: str, how: dict, got, expected, student_values: dict, test_data,
+                 raised: str | None = None) -> str | None:
     kind = how.get("judge", "close")
     try:
         if got is None:
             return f"{label}: your code raised {raised}" if raised else f"{label}: no value (the code did not run)"
+        if kind == "equal" and not isinstance(got, (dict, list, str, int, float, bool)):
+            return f"{label}: not the expected value"
         if kind == "equal":
             return None if got == expected else f"{label}: not the expected value"
         if kind == "accuracy":

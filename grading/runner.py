@@ -316,7 +316,8 @@ def main() -> None:
         send({"start": index})
         send(run_cell(index, source, namespace))
     send({"cells_done": len(plan["cells"])})
-    send({"results": run_probes(receive(), namespace, baseline_threads, saved, modules_before)})
+    probes = receive()
+    send({"results": run_probes(probes, namespace, baseline_threads, saved, modules_before), "nonce": probes["nonce"]})
     os._exit(0)  # no atexit handler of the student's runs
 
 

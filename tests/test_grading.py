@@ -174,16 +174,44 @@ def test_no_network_inside(course, tmp_path):
 
 # ---------------------------------------------------------------- forging the verdict
 
+# What the reference records for 1.1, forged by a blank submission that guessed the hidden
+# inputs: each attack below tries to make the grader take these values (float32 turns 1e300 into inf).
+FORGED_RESULTS = ("{'values': {'1.1': {'double on a hidden vector': {'shape': [3], 'data': [6.0, -15.0, float('inf')]}}}, "
+                  "'judges': {}, 'forbidden': {}}")
+FORGED_RECORD = "probe.record('1.1', 'double on a hidden vector', torch.tensor([6.0, -15.0, float('inf')]))"
+
 FORGERIES = {
     "custom exception handler": "get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)",
-    "input transformer": ("def blank(lines):\n    return ['pass\\n'] if lines and lines[0].startswith('# PROBE') else lines\n"
-                          "get_ipython().input_transformers_cleanup.append(blank)"),
+    "input transformer rewriting the probe": (
+        "def rewrite(lines):\n    return [line.replace('double(', '(lambda x: 2 * x)(') for line in lines]\n"
+        "get_ipython().input_transformers_cleanup.append(rewrite)"),
+    "AST transformer": (
+        "import ast\nclass Twice(ast.NodeTransformer):\n    def visit_Name(self, node):\n"
+        "        return ast.copy_location(ast.Name('twice', node.ctx), node) if node.id == 'double' else node\n"
+        "twice = lambda x: 2 * x\nget_ipython().ast_transformers.append(Twice())"),
+    "trace hook": ("import sys\ndef hook(frame, event, arg):\n    if 'probe' in frame.f_globals:\n"
+                   "        frame.f_globals['double'] = lambda x: 2 * x\n    return None\nsys.settrace(hook)"),
+    "thread rewriting the function": (
+        "import threading, time\ndef keep():\n    for _ in range(6000):\n        globals()['double'] = lambda x: 2 * x\n"
+        "        time.sleep(0.01)\nthreading.Thread(target=keep, daemon=True).start()"),
+    "patched builtins": ("import builtins\noriginal_compile = builtins.compile\n"
+                         f"builtins.compile = lambda source, *a, **k: original_compile({FORGED_RECORD!r} "
+                         "if 'probe.' in str(source) else source, *a, **k)"),
     "patched torch": "import torch\ntorch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True",
     "replaced recorder": ("class Forged:\n    def __getattr__(self, name):\n        return lambda *a, **k: None\n"
-                          "import builtins\nbuiltins.probe = Forged()"),
-    "forged results file": ("import json, os\njson.dump({'values': {'1.1': {'double on a hidden vector': "
-                            "{'shape': [3], 'data': [0, 0, 0]}}}, 'judges': {}, 'forbidden': {}}, "
-                            "open('probe-results.json', 'w'))\nos._exit(0)"),
+                          "import builtins\nbuiltins.probe = Forged()\nprobe = Forged()"),
+    "replaced json": ("import json, sys, types\nfake = types.ModuleType('json')\n"
+                      f"fake.dump = lambda obj, file, **k: file.write(json.dumps({FORGED_RESULTS}))\n"
+                      f"fake.dumps = lambda obj, **k: json.dumps({{'results': {{'recorded': {FORGED_RESULTS}}}}})\n"
+                      "sys.modules['json'] = fake"),
+    "atexit handler": ("import atexit, json\n"
+                       f"atexit.register(lambda: json.dump({FORGED_RESULTS}, open('probe-results.json', 'w')))"),
+    "forged results file": ("import json, os\n"
+                            f"json.dump({FORGED_RESULTS}, open('probe-results.json', 'w'))\nos._exit(0)"),
+    "forged messages to the grader": (
+        "import json, os\nlines = (json.dumps({'cells_done': 99}) + '\\n' + json.dumps({'results': {'recorded': "
+        f"{FORGED_RESULTS}}}, 'nonce': ''}}) + '\\n').encode()\n"
+        "for fd in range(1, 40):\n    try:\n        os.write(fd, lines)\n    except OSError:\n        pass"),
     "exit early": "import os\nos._exit(0)",
 }
 
