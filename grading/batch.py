@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grading import grade, match, notebook, report
+from grading import execute, grade, match, notebook, report
 
 
 def find_submissions(paths: list[Path]) -> tuple[list[Path], list[dict]]:
@@ -67,7 +67,7 @@ def grade_all(paths: list[Path], settings: grade.Settings, out_dir: Path, jobs: 
     for assignment in sorted(needed_assignments(files, settings)):
         try:
             grade.reference_results(assignment, settings)  # once, before the workers start
-        except grade.ReferenceError as error:
+        except (grade.ReferenceError, execute.StartError) as error:
             echo(f"REFERENCE PROBLEM: {error}; its submissions are reported as errors")
     progress = tqdm(total=len(files), unit="notebook", disable=None, leave=False)
     context = multiprocessing.get_context("spawn")

@@ -162,9 +162,9 @@ def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, lis
         return result, None, []
     result["assignment"], result["student"] = assignment, match.student_of(path, assignment)
     reference_nb = notebook.read(assignments(settings)[assignment])
-    reference = reference_results(assignment, settings)
     built = assemble.assemble(reference_nb, nb)
     try:
+        reference = reference_results(assignment, settings)
         run = _execute(built, forbidden_at_run_time(reference), settings)
     except execute.StartError as error:
         result["error"] = f"{path}: {error}; grade it again"

@@ -34,7 +34,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 import traceback
 
 MAX_STREAM_BYTES = 100_000  # of one cell's stdout or stderr
@@ -124,9 +123,8 @@ def _split_last_expression(source: str, name: str):
 
 
 def _scratch_file() -> int:
-    fd, path = tempfile.mkstemp(dir="/tmp")
-    os.unlink(path)
-    return fd
+    """An anonymous file in memory: a cell that fills /tmp still has its output kept."""
+    return os.memfd_create("cell-output")
 
 
 def _traceback(error: BaseException) -> str:

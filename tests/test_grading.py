@@ -370,3 +370,124 @@ def test_grading_refuses_without_sandbox_or_data(course, tmp_path, monkeypatch, 
     assert "no sandbox" in capsys.readouterr().err
     assert grading_main(common + ["--data", str(settings.data_root), "--no-sandbox"]) == 0
     assert "--no-sandbox" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- forbidden functions
+
+# 1.1 forbids torch.multiply in double(); each route below reaches it all the same.
+FORBIDDEN_ROUTES = {
+    "no def at all": (None, "double = lambda x: torch.multiply(x, 2)"),
+    "module-level alias": ("return times(x, 2)", "times = torch.multiply"),
+    "getattr": ("return getattr(torch, 'multi' + 'ply')(x, 2)", None),
+    "eval": ("return eval('torch.' + 'multiply')(x, 2)", None),
+    "importlib and attrgetter": ("import importlib, operator\n    "
+                                 "return operator.attrgetter('multi' + 'ply')(importlib.import_module('torch'))(x, 2)", None),
+    "decorator that swaps the function": (None, "def swap(function):\n    return lambda x: torch.multiply(x, 2)\n"
+                                                "@swap\ndef double(x):\n    raise NotImplementedError()"),
+    "honest def under if False": (None, "if False:\n    def double(x):\n        return 2 * x\n"
+                                        "else:\n    double = lambda x: torch.multiply(x, 2)"),
+    "method of the tensor": ("return x.multiply(2)", None),
+}
+
+
+@pytest.fixture(scope="module")
+def forbidden_routes(course, tmp_path_factory):
+    """Each route to the forbidden function, graded in one batch: ``{route: 1.1's verdict}``."""
+    _, settings = course
+    folder = tmp_path_factory.mktemp("routes")
+    for number, (answer, added) in enumerate(FORBIDDEN_ROUTES.values()):
+        submission(folder / f"route{number}" / f"{NAME}.ipynb", answer, [new_code_cell(added)] if added else [])
+    results = batch.grade_all([folder], settings, folder / "out", jobs=2, echo=lambda line: None)
+    by_student = {r["student"]: r for r in results}
+    return {route: by_student[f"route{number}"]["verdicts"][0] for number, route in enumerate(FORBIDDEN_ROUTES)}
+
+
+@pytest.mark.parametrize("route", FORBIDDEN_ROUTES, ids=str)
+def test_a_forbidden_function_scores_zero_however_it_is_reached(route, forbidden_routes):
+    verdict = forbidden_routes[route]
+    assert verdict["points"] == 0, verdict
+    assert "multiply" in verdict["status"] or "not allowed" in verdict["status"] or "PermissionError" in verdict["status"]
+
+
+# ---------------------------------------------------------------- what a student sees
+
+def test_feedback_and_verdicts_show_nothing_of_the_probes(course, tmp_path):
+    """The probes' source, inputs, tolerances and forbidden lists stay with the grader."""
+    root, settings = course
+    nosy = ("import gc, sys\nfor name in ('In', '_ih', 'Out', '_oh'):\n    print(name, globals().get(name))\n"
+            "print(sorted(globals()))\nframe = sys._getframe()\nwhile frame:\n    print(frame.f_locals)\n"
+            "    frame = frame.f_back\ntry:\n    print([o for o in gc.get_objects() if isinstance(o, str)])\n"
+            "except RuntimeError as error:\n    print(error)")
+    path = submission(tmp_path / "nosy" / f"{NAME}.ipynb", "raise ValueError(repr(x.tolist()))", [new_code_cell(nosy)])
+    code = grading_main(["grade", str(path), "--solutions", str(root / "solutions"), "--out", str(tmp_path / "out"),
+                         "--data", str(settings.data_root)])
+    assert code == 0
+    feedback = (tmp_path / "out" / "feedback" / "nosy" / f"{NAME}.html").read_text()
+    verdicts = (tmp_path / "out" / "verdicts.json").read_text()
+    assert "print(name, globals().get(name))" in feedback  # the student's own cell is there
+    for secret in ("-7.5", "1e+300", "1e300", "probe.record", "probe.forbid", "multiply", "rtol", "atol"):
+        assert secret not in feedback and secret not in verdicts, secret
+    assert "your code raised ValueError" in verdicts
+
+
+def test_cells_added_after_a_check_or_a_skipped_cell_keep_their_place(course, tmp_path):
+    _, settings = course
+    helper = new_code_cell("def shift():\n    return 0.0")
+
+    def place_after_check(nb):
+        check = next(i for i, cell in enumerate(nb.cells) if cell.source.startswith("# CHECK 1.1"))
+        nb.cells.insert(check + 1, helper)
+        noise = next(cell for cell in nb.cells if cell.source.startswith("def noise"))
+        noise.source = noise.source.replace(STUB, "return torch.randn(3, generator=torch.Generator().manual_seed(seed)) + shift()")
+    assert points(submission(tmp_path / "after" / f"{NAME}.ipynb", ANSWER, mutate=place_after_check), settings) == \
+        {"1.1": 2, "1.2": 1}
+
+
+# ---------------------------------------------------------------- one submission cannot harm another
+
+def test_a_submission_that_takes_every_process_slot_harms_no_classmate(course, tmp_path):
+    """Limits count per submission: each run has a user of its own."""
+    _, settings = course
+    hog = ("import threading, time\nthreads = []\ntry:\n    while True:\n"
+           "        thread = threading.Thread(target=time.sleep, args=(25,), daemon=True)\n"
+           "        thread.start()\n        threads.append(thread)\nexcept RuntimeError:\n    pass\n"
+           "print('threads', len(threads))\ntime.sleep(20)")
+    submission(tmp_path / "class" / "abe" / f"{NAME}.ipynb", extra=[new_code_cell(hog)])  # graded first
+    threaded_noise = ("from concurrent.futures import ThreadPoolExecutor\n    with ThreadPoolExecutor(1) as pool:\n"
+                      "        return pool.submit(torch.randn, 3, generator=torch.Generator().manual_seed(seed)).result()")
+
+    def answer_noise_with_a_thread(nb):  # honest code that needs a thread of its own
+        cell = next(cell for cell in nb.cells if cell.source.startswith("def noise"))
+        cell.source = cell.source.replace(STUB, threaded_noise)
+    for name in ("ann", "ben", "cai"):
+        submission(tmp_path / "class" / name / f"{NAME}.ipynb", ANSWER, mutate=answer_noise_with_a_thread)
+    results = batch.grade_all([tmp_path / "class"], settings, tmp_path / "out", jobs=2, echo=lambda line: None)
+    scores = {r["student"]: report.score(r)[0] for r in results}
+    assert scores == {"abe": 0, "ann": 3, "ben": 3, "cai": 3}, results
+
+
+def test_the_sandbox_folders_are_capped(course, tmp_path):
+    _, settings = course
+    filler = ("for folder in ('/tmp', '/submission'):\n    written = 0\n    try:\n"
+              "        with open(folder + '/big', 'wb') as file:\n            for _ in range(2048):\n"
+              "                file.write(bytes(2**20))\n                file.flush()\n                written += 1\n"
+              "    except OSError:\n        pass\n    print(folder, written)")
+    result, executed, _ = grade.grade_file(submission(tmp_path / "fill" / f"{NAME}.ipynb", ANSWER,
+                                                      [new_code_cell(filler)]), settings)
+    printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+    sizes = dict(line.split() for line in printed.strip().splitlines())
+    assert set(sizes) == {"/tmp", "/submission"}
+    assert all(int(size) <= settings.limits.folder_bytes // 2**20 for size in sizes.values()), sizes
+    assert report.score(result)[0] == 2
+
+
+def test_a_sandbox_that_does_not_start_is_an_error_and_a_nonzero_exit(course, tmp_path, monkeypatch, capsys):
+    root, settings = course
+    path = submission(tmp_path / "s" / f"{NAME}.ipynb", ANSWER)
+    grade.reference_results(NAME, settings)
+    monkeypatch.setattr("grading.execute.START_SECONDS", 0.5)
+    monkeypatch.setattr("grading.execute._command", lambda *args: [sys.executable, "-c", "import time; time.sleep(5)"])
+    code = grading_main(["grade-one", str(path), "--solutions", str(root / "solutions"), "--out", str(tmp_path / "out"),
+                         "--data", str(settings.data_root)])
+    out = capsys.readouterr().out
+    assert code == 1 and "the sandbox did not start" in out
