@@ -4,11 +4,13 @@ Kept apart from ``utils`` (which students import). One module per step:
 
 - ``notebook``: the markers in ``solutions/`` and what role each cell plays;
 - ``generate``: the student copy (``exercises/``) from a solution;
-- ``probe``: the recorder that runs inside the student's kernel (self-contained);
+- ``probe``: the recorder the hidden probes use (self-contained);
 - ``match``: which assignment a submitted file is;
-- ``assemble``: the notebook that is actually run for a submission;
-- ``sandbox``: bubblewrap, limits, and a kernel inside it;
-- ``execute``: one notebook run in the sandbox, its recorded values out;
+- ``assemble``: what is actually run for a submission: its cells, and the probes apart;
+- ``sandbox``: bubblewrap, limits, a user of its own for every run;
+- ``runner``: the plain-Python program inside the sandbox: the cells, then the probes;
+- ``execute``: one run in the sandbox, driven and timed from outside, its values out;
+- ``forbid``: which functions an answer may not use, read from its source;
 - ``judge``: the grader's verdict, from the recorded values and the reference's;
 - ``report``: gradebook CSV, verdict JSON, feedback HTML;
 - ``batch`` / ``__main__``: many submissions, in parallel, from the command line.

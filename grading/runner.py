@@ -290,7 +290,7 @@ def run_probes(plan: dict, namespace: dict, baseline_threads: int, saved: dict, 
 
 
 def prepare() -> tuple[dict, dict, int]:
-    """Import what the probes rely on before any cell runs; return its pristine state."""
+    """Import what the cells and probes rely on before any cell runs; return its pristine state."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -298,6 +298,10 @@ def prepare() -> tuple[dict, dict, int]:
     import torch
     import torch.nn.functional  # noqa: F401
 
+    try:
+        import torchvision  # noqa: F401  (it loads its operators with ctypes, refused later)
+    except ImportError:
+        pass
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     torch.zeros(2) @ torch.zeros(2)  # torch starts its own threads before the baseline is counted

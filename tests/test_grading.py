@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grading import batch, grade, report
+from grading import batch, grade, judge, report
 from grading.__main__ import main as grading_main
 from grading.generate import REPO_ROOT, exercise_from_solution
 from grading.sandbox import Limits, sandbox_problem
@@ -491,3 +492,22 @@ def test_a_sandbox_that_does_not_start_is_an_error_and_a_nonzero_exit(course, tm
                          "--data", str(settings.data_root)])
     out = capsys.readouterr().out
     assert code == 1 and "the sandbox did not start" in out
+
+
+def test_values_the_judge_cannot_compare_fail_their_label_without_a_crash():
+    reference = {"values": {"1.1": {"v": {"shape": [2], "data": [1.0, 2.0]}}},
+                 "judges": {"1.1": {"v": {"judge": "close", "rtol": 1e-9, "atol": 1e-12, "target": None},
+                                    "m": {"judge": "accuracy", "min_accuracy": 0.5, "rtol": 0, "atol": 0}}}}
+    test_data = (np.zeros((4, 784)), np.zeros(4, dtype=int))
+    nested: list = []
+    for _ in range(50_000):
+        nested = [nested]
+    for recorded_value, model in [({"shape": [2], "data": [10**400, 1]}, None),
+                                  ({"shape": [2], "data": nested}, None),
+                                  ({"shape": [2], "data": [1.0, 2.0]},
+                                   {"dict": {"weight": {"shape": [784, 10], "data": [0.0] * 7840},
+                                             "bias": {"shape": [10], "data": [0.0] * 10},
+                                             "mean": {"shape": [3], "data": [0.0] * 3}}})]:
+        recorded = {"values": {"1.1": {"v": recorded_value, "m": model}}}
+        verdict, = judge.verdicts({"1.1": 2}, reference, recorded, [], None, test_data)
+        assert verdict.points == 0 and verdict.status
