@@ -7,12 +7,13 @@ passes.
 
 from __future__ import annotations
 
-import ast
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from grading import forbid
 
 
 @dataclass
@@ -145,46 +146,6 @@ def test_set(data_root: Path) -> tuple[np.ndarray, np.ndarray]:
     return to_float_images(images).reshape(len(labels), -1).double().numpy(), labels.numpy()
 
 
-# ---------------------------------------------------------------- forbidden names
-
-def _functions(tree: ast.AST) -> dict[str, ast.AST]:
-    return {node.name: node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-
-
-def _names_in(node: ast.AST) -> set[str]:
-    names = set()
-    for item in ast.walk(node):
-        if isinstance(item, ast.Name):
-            names.add(item.id)
-        elif isinstance(item, ast.Attribute):
-            names.add(item.attr)
-        elif isinstance(item, ast.Constant) and isinstance(item.value, str):
-            names.add(item.value)
-        elif isinstance(item, ast.alias):
-            names.update(item.name.split(".") + ([item.asname] if item.asname else []))
-    return names
-
-
-def forbidden_uses(student_code: list[str], function: str, names: list[str]) -> set[str]:
-    """The ``names`` that ``function`` uses, directly or through the student's own functions."""
-    functions: dict[str, ast.AST] = {}
-    for source in student_code:
-        try:
-            functions.update(_functions(ast.parse(source)))
-        except SyntaxError:
-            continue
-    seen, todo, used = set(), [function], set()
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in functions:
-            continue
-        seen.add(name)
-        found = _names_in(functions[name])
-        used |= found & set(names)
-        todo.extend(found & set(functions))
-    return used
-
-
 # ---------------------------------------------------------------- the verdicts
 
 def verdicts(questions: dict[str, int], reference: dict, recorded: dict | None, student_code: list[str],
@@ -206,9 +167,7 @@ def verdicts(questions: dict[str, int], reference: dict, recorded: dict | None, 
             if reason:
                 reasons.append(reason)
         for rule in reference.get("forbidden", {}).get(question, []):
-            used = forbidden_uses(student_code, rule["function"], rule["names"])
-            if used:
-                reasons.append(f"{rule['function']} uses {', '.join(sorted(used))}, which this question does not allow")
+            reasons += forbid.violations(student_code, rule["function"], rule["names"])
         if reasons and stopped and not mine:
             reasons = [f"not graded: {stopped}"]
         out.append(Verdict(question, 0 if reasons else points, points, "; ".join(reasons) or "passed"))
