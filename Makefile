@@ -42,7 +42,7 @@ run: env  ## execute every course notebook headless into build/ (notebooks and H
 	$(RUN_NOTEBOOKS) --run-timeout $(RUN_TIMEOUT) --output-dir build/notebooks --html-dir build/html $(COURSE)
 	@echo "Executed notebooks: build/notebooks/  HTML: build/html/"
 
-test: env  ## all tests: unit tests and nbval, on the real data only
+test: env  ## all tests: unit tests and nbval, on the real data only (grading tests skipped without bubblewrap)
 	FASHION_MNIST_STRICT=1 $(PY) -m pytest
 
 test-ui: env book  ## browser tests: JupyterLab in headless Chromium runs every notebook; the built book

@@ -13,6 +13,9 @@ import copy
 import functools
 import hashlib
 import json
+import os
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,11 +47,28 @@ def assignments(settings: Settings) -> dict[str, Path]:
     return {path.stem: path for path in sorted(settings.solutions_dir.glob(notebook.NOTEBOOK_GLOB))}
 
 
-def _fingerprint(solution: Path) -> str:
+def fingerprint(solution: Path, settings: Settings) -> str:
+    """What the reference values depend on: the solution, the code that runs and records it
+    (the grader's runner and recorder, the workbook's ``utils``), the library versions, the
+    data's checksums and the limits. Any change gives a new cache entry."""
+    import numpy
+    import torch
+
     digest = hashlib.sha256(solution.read_bytes())
-    for module in ("probe.py", "assemble.py", "runner.py"):
-        digest.update((Path(__file__).parent / module).read_bytes())
+    code = [Path(__file__).with_name(name) for name in ("probe.py", "assemble.py", "runner.py")]
+    code += sorted((REPO_ROOT / "utils").glob("*.py"))
+    for path in code + [settings.data_root / "FashionMNIST" / "raw" / "MD5SUMS"]:
+        digest.update(path.name.encode() + (path.read_bytes() if path.is_file() else b"-"))
+    digest.update(f"{sys.version} {torch.__version__} {numpy.__version__} {settings.limits}".encode())
     return digest.hexdigest()[:16]
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers see the old file or the whole new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".part", delete=False) as file:
+        file.write(text)
+    os.replace(file.name, path)
 
 
 def _check_reference(assignment: str, reference_nb, run: execute.Run) -> dict:
@@ -71,16 +91,25 @@ def _check_reference(assignment: str, reference_nb, run: execute.Run) -> dict:
 
 
 def reference_results(assignment: str, settings: Settings) -> dict:
-    """What the probes record on the solution (computed once, then read from the cache)."""
+    """What the probes record on the solution (computed once, then read from the cache).
+
+    A solution that fails is cached as a failure too, so that it is not re-run per submission.
+    """
     solution = assignments(settings)[assignment]
-    cache = settings.cache_dir / f"{assignment}-{_fingerprint(solution)}.json"
+    cache = settings.cache_dir / f"{assignment}-{fingerprint(solution, settings)}.json"
     if cache.is_file():
-        return json.loads(cache.read_text(encoding="utf-8"))
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        if "reference_error" in cached:
+            raise ReferenceError(cached["reference_error"])
+        return cached
     reference_nb = notebook.read(solution)
     run = _execute(assemble.assemble(reference_nb, reference_nb), {}, settings)
-    recorded = _check_reference(assignment, reference_nb, run)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(recorded, allow_nan=True), encoding="utf-8")
+    try:
+        recorded = _check_reference(assignment, reference_nb, run)
+    except ReferenceError as error:
+        _write_atomically(cache, json.dumps({"reference_error": str(error)}))
+        raise
+    _write_atomically(cache, json.dumps(recorded, allow_nan=True))
     return recorded
 
 
@@ -168,6 +197,9 @@ def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, lis
         run = _execute(built, forbidden_at_run_time(reference), settings)
     except execute.StartError as error:
         result["error"] = f"{path}: {error}; grade it again"
+        return result, None, []
+    except ReferenceError as error:
+        result["error"] = f"{path}: not graded, the reference is broken: {error}"
         return result, None, []
     executed = executed_notebook(built, run)
     test_data = _test_data(settings.data_root) if _uses_accuracy(reference) else None
