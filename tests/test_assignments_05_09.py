@@ -1,11 +1,12 @@
 """Assignments 05-09: each plausible wrong answer scores 0 on its question through the grader,
-and the student copies show none of the answers the assignments issue listed.
+other correct answers keep their points, and the student copies show none of the answers the
+assignments issue listed.
 
 A round copies a solution, swaps answer cells (by cell id) for plausible wrong answers, and
 grades the copy through the whole sandboxed path (``grading.grade.grade_file``): the grader
 takes the answer cells from the copy and everything else from the solution, runs the hidden
-probes, and judges what they recorded against the solution's recordings. Wrong answers that
-change different cells of one notebook share a round (one kernel instead of several).
+probes, and judges what they recorded against the solution's recordings. Answers that change
+different cells of one notebook share a round (one kernel instead of several).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def loss_hessian(o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     p = torch.softmax(o, dim=-1)
     return torch.diag(p) - torch.outer(p, p)
 """),
+    "05 loss_hessian from the closed form with the scale read off F.cross_entropy": ("05", "fc7cb5fb", "5.1", """
+def loss_hessian(o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    c = torch.log(torch.expm1(F.cross_entropy(torch.tensor([1.0, 0.0]), torch.tensor(1))))  # loss(c o) at o = (1, 0)
+    p = torch.softmax(c * o, dim=-1)
+    return c ** 2 * (torch.diag(p) - torch.outer(p, p))
+"""),
     "05 softmax_covariance leaves out the product of the means": ("05", "218536e0", "5.2", """
 def softmax_covariance(p: torch.Tensor) -> torch.Tensor:
     return torch.diag(p)
@@ -46,6 +53,16 @@ def softmax_covariance(p: torch.Tensor) -> torch.Tensor:
     "05 second_derivative_along from the variance instead of autograd": ("05", "32304e99", "5.3", """
 def second_derivative_along(o: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return variance_of(v, torch.softmax(o, dim=-1))
+
+
+def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    mean = (p * v).sum()
+    return (p * (v - mean) ** 2).sum()
+"""),
+    "05 second_derivative_along from the variance with the scale read off F.cross_entropy": ("05", "32304e99", "5.3", """
+def second_derivative_along(o: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    c = torch.log(torch.expm1(F.cross_entropy(torch.tensor([1.0, 0.0]), torch.tensor(1))))
+    return c ** 2 * variance_of(v, torch.softmax(c * o, dim=-1))
 
 
 def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -66,6 +83,11 @@ def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     "05 sampled_covariance returns the exact covariance without sampling": ("05", "3ec067a6", "5.4", """
 def sampled_covariance(p: torch.Tensor, n: int) -> torch.Tensor:
     return torch.diag(p) - torch.outer(p, p)
+"""),
+    "05 sampled_covariance is the exact covariance plus seeded noise of 1e-6": ("05", "3ec067a6", "5.4", """
+def sampled_covariance(p: torch.Tensor, n: int) -> torch.Tensor:
+    noise = 1e-6 * torch.randn(len(p), len(p), dtype=p.dtype)
+    return torch.diag(p) - torch.outer(p, p) + (noise + noise.T) / 2
 """),
     "05 sampled_covariance does not centre the one-hot rows": ("05", "3ec067a6", "5.4", """
 def sampled_covariance(p: torch.Tensor, n: int) -> torch.Tensor:
@@ -100,6 +122,27 @@ def hessian_eigenvalues(x: torch.Tensor) -> torch.Tensor:
     e = (x - x.max()).exp()
     p = e / e.sum()
     return torch.linalg.eigvalsh(torch.eye(len(x), dtype=x.dtype) * p - p[:, None] * p[None, :])
+'''),
+    "06 hessian_eigenvalues closed form with the scale read off torch.logsumexp": ("06", "60c0b98a", "6.3", '''
+def hessian_eigenvalues(x: torch.Tensor) -> torch.Tensor:
+    zeros = torch.zeros(2, dtype=torch.float64)
+    c = torch.log(torch.tensor(2.0, dtype=torch.float64)) / torch.logsumexp(zeros, dim=-1)  # g_c(0, 0) = log(2) / c
+    p = torch.softmax(c * x, dim=-1)
+    return torch.linalg.eigvalsh(c * (torch.diag(p) - torch.outer(p, p)))
+'''),
+    "06 hessian_eigenvalues from fourth-order differences of torch.logsumexp": ("06", "60c0b98a", "6.3", '''
+def hessian_eigenvalues(x: torch.Tensor, h: float = 4e-3) -> torch.Tensor:
+    g = lambda z: torch.logsumexp(z, dim=-1)
+    e = h * torch.eye(len(x), dtype=x.dtype)
+    first = {-2: 1, -1: -8, 1: 8, 2: -1}  # d/dx_i, times 12 h
+    second = {-2: -1, -1: 16, 0: -30, 1: 16, 2: -1}  # d^2/dx_i^2, times 12 h^2
+    H = torch.empty(len(x), len(x), dtype=x.dtype)
+    for i in range(len(x)):
+        H[i, i] = sum(w * g(x + s * e[i]) for s, w in second.items()) / (12 * h * h)
+        for j in range(i):
+            H[i, j] = H[j, i] = sum(a * b * g(x + s * e[i] + t * e[j])
+                                    for s, a in first.items() for t, b in first.items()) / (144 * h * h)
+    return torch.linalg.eigvalsh(H)
 '''),
     # 07: a bisection on Python floats, limits from formulas, a softmax with the max trick
     "07 last_good bisects Python floats, not the values of the format": ("07", "f0ff38a0", "7.1", """
@@ -244,9 +287,34 @@ def fit_scores(wins: torch.Tensor, steps: int = 500, lr: float = 2.0) -> torch.T
 """),
 }
 
+CORRECT_ANSWERS = {  # name: (assignment, answer cell id, question it must keep, another correct answer cell)
+    "05 loss_hessian with torch.func.hessian": ("05", "fc7cb5fb", "5.1", """
+def loss_hessian(o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.func.hessian(lambda z: F.cross_entropy(z, y))(o)
+"""),
+    "05 second_derivative_along as v H v from the autograd Hessian": ("05", "32304e99", "5.3", """
+def second_derivative_along(o: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return v @ torch.autograd.functional.hessian(lambda z: F.cross_entropy(z, y), o) @ v
 
-# Wrong answers run together when they change different cells of one notebook; a question may
-# also fail because it calls a function that a wrong answer replaced.
+
+def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    return (p * v ** 2).sum() - (p * v).sum() ** 2
+"""),
+    "05 sampled_covariance with torch.cov (divides by n - 1)": ("05", "3ec067a6", "5.4", """
+def sampled_covariance(p: torch.Tensor, n: int) -> torch.Tensor:
+    rows = F.one_hot(torch.multinomial(p, n, replacement=True), num_classes=len(p)).to(p.dtype)
+    return torch.cov(rows.T)
+"""),
+    "06 hessian_eigenvalues with torch.func.hessian of the Tensor method": ("06", "60c0b98a", "6.3", '''
+def hessian_eigenvalues(x: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.eigvalsh(torch.func.hessian(lambda z: z.logsumexp(-1))(x))
+'''),
+}
+CASES = {**WRONG_ANSWERS, **CORRECT_ANSWERS}
+
+
+# Answers run together when they change different cells of one notebook; a question may also
+# fail because it calls a function that a wrong answer replaced.
 ROUNDS = [
     ["05 loss_hessian from the closed form instead of autograd",
      "05 softmax_covariance leaves out the product of the means",
@@ -254,12 +322,21 @@ ROUNDS = [
      "05 sampled_covariance returns the exact covariance without sampling"],
     ["05 softmax_covariance through the Hessian of 5.1",
      "05 variance_of forgets to subtract the mean",
-     "05 sampled_covariance does not centre the one-hot rows"],
+     "05 sampled_covariance does not centre the one-hot rows",
+     "05 loss_hessian from the closed form with the scale read off F.cross_entropy"],
+    ["05 second_derivative_along from the variance with the scale read off F.cross_entropy",
+     "05 sampled_covariance is the exact covariance plus seeded noise of 1e-6",
+     "05 loss_hessian with torch.func.hessian"],
+    ["05 second_derivative_along as v H v from the autograd Hessian",
+     "05 sampled_covariance with torch.cov (divides by n - 1)"],
     ["06 log_partition_stable shifts by the global max",
      "06 hessian_eigenvalues from the closed form instead of autograd"],
     ["06 log_partition_stable calls torch.logsumexp",
      "06 hessian_eigenvalues closed form spelled without softmax, diag or outer"],
-    ["06 log_partition_stable hides torch.logsumexp in a helper"],
+    ["06 log_partition_stable hides torch.logsumexp in a helper",
+     "06 hessian_eigenvalues closed form with the scale read off torch.logsumexp"],
+    ["06 hessian_eigenvalues from fourth-order differences of torch.logsumexp"],
+    ["06 hessian_eigenvalues with torch.func.hessian of the Tensor method"],
     ["07 last_good bisects Python floats, not the values of the format"],
     ["07 exp limits from log(finfo.max) and log(finfo.tiny)", "07 naive_softmax subtracts the maximum"],
     ["07 largest_safe_logit from the formula log(max) - log(n)"],
@@ -281,7 +358,7 @@ def settings(grading_settings):
 
 def questions_lost(index: int, settings: Settings, folder: Path) -> frozenset:
     """The questions that score 0 when round ``index``'s wrong answers are graded."""
-    cases = [WRONG_ANSWERS[case] for case in ROUNDS[index]]
+    cases = [CASES[case] for case in ROUNDS[index]]
     (number,) = {case[0] for case in cases}
     swaps = {cell_id: source.strip("\n") for _, cell_id, _, source in cases}
     nb = notebook.read(SOLUTIONS_DIR / f"{NOTEBOOKS[number]}.ipynb")
@@ -306,12 +383,13 @@ def failed_in_round(settings, tmp_path_factory):
     return lost
 
 
-def test_every_wrong_answer_runs_in_one_round():
-    assert sorted(case for cases in ROUNDS for case in cases) == sorted(WRONG_ANSWERS)
+def test_every_answer_runs_in_one_round():
+    assert not set(WRONG_ANSWERS) & set(CORRECT_ANSWERS)
+    assert sorted(case for cases in ROUNDS for case in cases) == sorted(CASES)
     for cases in ROUNDS:
-        cells = [WRONG_ANSWERS[case][1] for case in cases]
+        cells = [CASES[case][1] for case in cases]
         assert len(cells) == len(set(cells)), f"a round changes one cell twice: {cases}"
-        assert len({WRONG_ANSWERS[case][0] for case in cases}) == 1, f"a round mixes notebooks: {cases}"
+        assert len({CASES[case][0] for case in cases}) == 1, f"a round mixes notebooks: {cases}"
 
 
 @pytest.mark.parametrize("case", sorted(WRONG_ANSWERS))
@@ -321,10 +399,17 @@ def test_wrong_answer_scores_zero_on_its_question(case, failed_in_round):
     failed = failed_in_round(index)
     assert question in failed, f"{case}: question {question} still scores"
     allowed = set()
-    for other in ROUNDS[index]:
+    for other in (case for case in ROUNDS[index] if case in WRONG_ANSWERS):
         targeted = WRONG_ANSWERS[other][2]
         allowed |= {targeted} | DEPENDENT.get(targeted, set())
     assert failed <= allowed, f"{case}: questions it does not target score 0 too: {sorted(failed - allowed)}"
+
+
+@pytest.mark.parametrize("case", sorted(CORRECT_ANSWERS))
+def test_correct_variant_keeps_its_points(case, failed_in_round):
+    question = CORRECT_ANSWERS[case][2]
+    index = next(i for i, cases in enumerate(ROUNDS) if case in cases)
+    assert question not in failed_in_round(index), f"{case}: a correct answer loses question {question}"
 
 
 # ---------------------------------------------------------------- what the student copy shows
