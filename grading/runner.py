@@ -11,16 +11,16 @@ Two stages, each started by one JSON line from the grader on stdin:
    in one namespace. Each cell's stdout and stderr (at the file-descriptor level), its last
    expression, its figures and its error go back as one message. Then ``{"cells_done": n}``.
    The probes are not in this process yet, so nothing a cell prints can show them.
-2. ``{"probes": [[question, source], ...], "forbidden": {question: [names]}, "recorder": text}``:
-   the grader sends it only after stage 1 and ignores any output from then on. Before the
-   probes run, this program refuses if the student left a thread or a process running,
-   restores every module the cells patched (builtins, json, math, torch, NumPy...), and runs
-   the probes in a namespace of their own, with a fresh recorder. Where a question forbids
-   functions in one of the student's functions, the probes call that function through a
-   guard in which those torch and NumPy functions raise, however the student's code reached
-   them (a torch function mode sees every call, aliases and ``getattr`` included). The
-   values go back as
-   ``{"results": ...}``; the program then ends without running ``atexit`` handlers.
+2. ``{"probes": [[question, source], ...], "forbidden": {question: [rules]}, "recorder": text,
+   "nonce": ...}``: the grader sends it only after stage 1 and ignores any output from then on
+   but the answer carrying its nonce. Before the probes run, this program restores every
+   module the cells patched (builtins, ``sys``'s import machinery, json, math, torch,
+   NumPy...), refuses if the student left a thread or a process running, and runs the probes
+   in a namespace of their own, with a fresh recorder. Where a question forbids functions in
+   one of the student's functions, the probes call that function through a guard in which
+   those torch and NumPy functions raise, however the student's code reached them (a torch
+   function mode sees every call, aliases and ``getattr`` included). The values go back as
+   ``{"results": ..., "nonce": ...}``; the program then ends without running ``atexit`` handlers.
 
 Messages go to a copy of the original stdout; the cells' own stdout and stderr are files.
 The audit hook below refuses trace and profile hooks, ``ctypes``, ``gc``'s object walks and
@@ -47,6 +47,9 @@ GUARDED_MODULES = ("builtins", "json", "math", "os", "random", "numpy", "torch",
 GUARDED_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"), ("numpy", "ndarray"))
 
 _write, _dumps, _loads, _dup, _dup2, _open = os.write, json.dumps, json.loads, os.dup, os.dup2, os.open
+_BUILTINS = builtins.__dict__
+_MODULES = sys.modules
+_IMPORT_LISTS = {name: getattr(sys, name) for name in ("meta_path", "path_hooks", "path")}
 CHANNEL = _dup(1)  # messages to the grader
 _stdin = os.fdopen(_dup(0), "r", encoding="utf-8")
 
@@ -168,7 +171,7 @@ def run_cell(index: int, source: str, namespace: dict) -> dict:
 
 def snapshot() -> dict:
     """The dictionaries of the guarded modules and classes, as they are before any cell runs."""
-    saved = {}
+    saved = {"sys": {name: list(items) for name, items in _IMPORT_LISTS.items()}}
     for name in GUARDED_MODULES:
         if name in sys.modules:
             saved[name] = dict(vars(sys.modules[name]))
@@ -180,11 +183,19 @@ def snapshot() -> dict:
 
 
 def restore(saved: dict, modules_before: dict) -> None:
-    """Undo what the cells patched in the guarded modules, classes and ``sys.modules``."""
+    """Undo what the cells patched in the guarded modules, classes and ``sys``'s import machinery."""
+    dict.update(_BUILTINS, saved["builtins"])  # first: what follows uses builtins
+    for name, items in _IMPORT_LISTS.items():
+        items[:] = saved["sys"][name]
+        setattr(sys, name, items)
+    sys.path_importer_cache.clear()
+    sys.modules = _MODULES
     for name, module in modules_before.items():
         if sys.modules.get(name) is not module:
             sys.modules[name] = module
     for key, value in saved.items():
+        if key == "sys":
+            continue
         if isinstance(key, tuple):
             owner, attributes = value
             for attribute in set(vars(owner)) - set(attributes):
@@ -263,12 +274,12 @@ def error_name(error: BaseException) -> str:
 
 def run_probes(plan: dict, namespace: dict, baseline_threads: int, saved: dict, modules_before: dict) -> dict:
     """Run the hidden probes; return what they recorded, or why they did not run."""
+    restore(saved, modules_before)
     refused = still_running(baseline_threads, plan["sandboxed"])
     if refused:
         return {"refused": refused}
     devnull = _open(os.devnull, os.O_WRONLY)
     _dup2(devnull, 1), _dup2(devnull, 2)
-    restore(saved, modules_before)
     recorder = type(sys)("probe")
     exec(compile(plan["recorder"], "probe.py", "exec"), vars(recorder))
     shared = dict(namespace)

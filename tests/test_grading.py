@@ -198,6 +198,17 @@ FORGERIES = {
     "patched builtins": ("import builtins\noriginal_compile = builtins.compile\n"
                          f"builtins.compile = lambda source, *a, **k: original_compile({FORGED_RECORD!r} "
                          "if 'probe.' in str(source) else source, *a, **k)"),
+    "thread hidden by a patched os.listdir": (
+        "import os, threading, time\nreal_listdir = os.listdir\n"
+        "os.listdir = lambda path='.': real_listdir(path)[:1] if str(path).endswith('task') else real_listdir(path)\n"
+        "def keep():\n    for _ in range(6000):\n        globals()['double'] = lambda x: 2 * x\n        time.sleep(0.01)\n"
+        "threading.Thread(target=keep, daemon=True).start()"),
+    "import hook": (
+        "import sys, types, importlib.abc, importlib.machinery\nclass Hijack(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n        if name == 'torch':\n"
+        "            fake = types.ModuleType('torch')\n            fake.tensor = lambda *a, **k: None\n"
+        "            return importlib.machinery.ModuleSpec(name, None)\n        return None\n"
+        "sys.meta_path.insert(0, Hijack())\nsys.modules.pop('torch', None)"),
     "patched torch": "import torch\ntorch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True",
     "replaced recorder": ("class Forged:\n    def __getattr__(self, name):\n        return lambda *a, **k: None\n"
                           "import builtins\nbuiltins.probe = Forged()\nprobe = Forged()"),
