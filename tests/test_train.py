@@ -98,6 +98,19 @@ def test_train_learns_with_either_updater_and_reduction(kind, reduction):
     assert history.test_acc[-1] > 0.95
 
 
+@pytest.mark.parametrize("split", [None, "validation"])
+def test_train_names_the_split_it_evaluates_on(split, capsys):
+    torch.manual_seed(0)
+    train_iter, test_iter = _toy_iters()
+    net, updater = _scratch_model()
+    named = {} if split is None else {"eval_split": split}
+    history = T.train(net, train_iter, test_iter, nn.CrossEntropyLoss(), 2, updater, plot=False, **named)
+    printed = capsys.readouterr().out
+    want = split or "test"
+    assert history.eval_split == want and f", {want} acc {history.test_acc[-1]:.4f}" in printed
+    assert split is None or "test acc" not in printed
+
+
 def test_both_reductions_take_the_same_steps():
     results = []
     for reduction in ("none", "mean"):
