@@ -136,6 +136,14 @@ def predict(net: Callable[[torch.Tensor], torch.Tensor], data_iter: Batches) -> 
     return torch.cat(predicted), torch.cat(true)
 
 
+def most_confident_mistakes(probs: torch.Tensor, labels: torch.Tensor, k: int = 12) -> torch.Tensor:
+    """Indices of the (at most) ``k`` wrong predictions made with the highest probability, surest first."""
+    check_logits_and_labels(probs, labels)
+    confidence, predicted = probs.max(dim=1)
+    wrong = (predicted != labels).nonzero().flatten()
+    return wrong[confidence[wrong].argsort(descending=True, stable=True)[:k]]
+
+
 def confusion_matrix(predicted: torch.Tensor, true: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Counts ``C[i, j]`` of examples of true class ``i`` predicted as class ``j``."""
     index = true.long() * num_classes + predicted.long()
