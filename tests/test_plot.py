@@ -45,7 +45,10 @@ def test_weights_as_images_under_the_class_means():
     assert axes[5].get_title() == "t-shirt" and axes[19].get_title() == "ankle boot"
     shown = axes[6].images[0]
     assert np.array_equal(shown.get_array(), weights[1].reshape(28, 28).numpy())
-    assert shown.get_clim()[0] == -shown.get_clim()[1]  # centred on 0
+    limit = float(weights.abs().max())
+    assert all(ax.images[0].get_clim() == (-limit, limit) for ax in axes[5:10])  # one scale, centred on 0
+    colour_bars = [ax for ax in axes[0].figure.axes if ax.get_ylabel() == "weight"]
+    assert len(colour_bars) == 1
     assert len(plot.show_weights(weights, TEXT_LABELS)) == 10
     with pytest.raises(ValueError, match=r"pass W.T"):
         plot.show_weights(weights.T, TEXT_LABELS)
@@ -88,5 +91,13 @@ def test_live_plot_draws_every_series():
     live.add(1, 0.9, 0.7, 0.68)
     live.add(2, 0.6, 0.8, 0.79)
     assert [list(line.get_ydata()) for line in live.lines] == [[0.9, 0.6], [0.7, 0.8], [0.68, 0.79]]
-    assert "epoch 2/2" in live.ax.get_title()
+    assert "epoch 2/2" in live.ax.get_title() and "test acc 0.790" in live.ax.get_title()
+    live.finish()
+
+
+def test_live_plot_names_the_split_it_was_given():
+    live = plot.TrainingPlot(num_epochs=1, eval_split="validation")
+    live.add(1, 0.9, 0.7, 0.68)
+    assert [line.get_label() for line in live.lines][-1] == "validation acc"
+    assert "validation acc 0.680" in live.ax.get_title()
     live.finish()

@@ -98,6 +98,19 @@ def test_train_learns_with_either_updater_and_reduction(kind, reduction):
     assert history.test_acc[-1] > 0.95
 
 
+@pytest.mark.parametrize("split", [None, "validation"])
+def test_train_names_the_split_it_evaluates_on(split, capsys):
+    torch.manual_seed(0)
+    train_iter, test_iter = _toy_iters()
+    net, updater = _scratch_model()
+    named = {} if split is None else {"eval_split": split}
+    history = T.train(net, train_iter, test_iter, nn.CrossEntropyLoss(), 2, updater, plot=False, **named)
+    printed = capsys.readouterr().out
+    want = split or "test"
+    assert history.eval_split == want and f", {want} acc {history.test_acc[-1]:.4f}" in printed
+    assert split is None or "test acc" not in printed
+
+
 def test_both_reductions_take_the_same_steps():
     results = []
     for reduction in ("none", "mean"):
@@ -157,3 +170,11 @@ def test_a_short_real_training_run_passes_075(real_iters):
     predicted, true = T.predict(net, test_iter)
     assert T.confusion_matrix(predicted, true, 10).sum() == 10000
     assert (predicted == true).float().mean().item() == pytest.approx(history.test_acc[-1])
+
+
+def test_most_confident_mistakes_come_surest_first():
+    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.55, 0.45]])
+    labels = torch.tensor([1, 1, 1, 0, 0])  # wrong: rows 0 (0.9), 2 (0.6), 3 (0.7)
+    assert T.most_confident_mistakes(probs, labels).tolist() == [0, 3, 2]
+    assert T.most_confident_mistakes(probs, labels, k=1).tolist() == [0]
+    assert T.most_confident_mistakes(probs, probs.argmax(dim=1)).numel() == 0

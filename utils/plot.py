@@ -70,6 +70,8 @@ def show_weights(weights: torch.Tensor | np.ndarray, class_names: Sequence[str],
                  class_means: torch.Tensor | np.ndarray | None = None, num_cols: int = 5) -> np.ndarray:
     """Each class's weights as a 28x28 image (blue: positive, red: negative); return the axes.
 
+    All classes share one symmetric colour scale, shown by a colour bar, with white at 0.
+
     ``weights`` holds one row of 784 weights per class, shape (classes, 784), the layout of
     ``nn.Linear.weight`` (pass ``W.T`` for a (784, classes) matrix). Given ``class_means``, each
     row of weight images comes under a row of the same classes' mean images.
@@ -92,15 +94,27 @@ def show_weights(weights: torch.Tensor | np.ndarray, class_names: Sequence[str],
             grid += images[first:first + num_cols]
             titles += class_names[first:first + num_cols]
             row_kinds.append(kind)
-    axes = show_images(grid, len(row_kinds), num_cols, titles=titles, scale=1.7)
+    axes = show_images(grid, len(row_kinds), num_cols, titles=titles, scale=1.6)
+    limit = float(np.abs(rows).max()) or 1.0  # one scale for every class, so colours compare across classes
+    weight_axes = []
     for row, kind in enumerate(row_kinds):
         axes[row * num_cols].set_ylabel(kind)
         if kind == "weights":
-            for ax in axes[row * num_cols:(row + 1) * num_cols]:
-                limit = float(np.abs(ax.images[0].get_array()).max()) or 1.0
-                ax.images[0].set(cmap="RdBu", clim=(-limit, limit))  # white is 0; each class on its own scale
-    axes[0].figure.tight_layout()
+            weight_axes += list(axes[row * num_cols:(row + 1) * num_cols])
+    for ax in weight_axes:
+        ax.images[0].set(cmap="RdBu", clim=(-limit, limit))  # white is 0
+    _add_colour_bar(weight_axes, label="weight")
     return axes
+
+
+def _add_colour_bar(axes: Sequence, label: str) -> None:
+    """One vertical colour bar for the images of ``axes``, right of the whole figure."""
+    figure = axes[0].figure
+    figure.tight_layout(rect=(0, 0, 0.9, 1))
+    boxes = [ax.get_position() for ax in axes]
+    bottom, top = min(box.y0 for box in boxes), max(box.y1 for box in boxes)
+    bar = figure.add_axes((0.92, bottom, 0.02, top - bottom))
+    figure.colorbar(axes[0].images[0], cax=bar, label=label)
 
 
 def plot_probabilities(probs: torch.Tensor | Sequence[float], class_names: Sequence[str],
@@ -153,13 +167,15 @@ class TrainingPlot:
     window; a headless backend draws nothing until `finish` saves the figure.
     """
 
-    SERIES = (("train loss", "-"), ("train acc", "--"), ("test acc", "-."))
+    STYLES = ("-", "--", "-.")
 
-    def __init__(self, num_epochs: int, title: str = "Training"):
+    def __init__(self, num_epochs: int, title: str = "Training", eval_split: str = "test"):
         self.title = title
         self.num_epochs = num_epochs
+        self.eval_split = eval_split
         self.figure, self.ax = plt.subplots(figsize=(5, 3.5))
-        self.lines = [self.ax.plot([], [], style, label=name)[0] for name, style in self.SERIES]
+        names = ("train loss", "train acc", f"{eval_split} acc")
+        self.lines = [self.ax.plot([], [], style, label=name)[0] for name, style in zip(names, self.STYLES)]
         self.ax.set_xlim(1, max(num_epochs, 2))
         self.ax.set_xlabel("epoch")
         self.ax.set_ylabel("loss / accuracy")
@@ -174,14 +190,14 @@ class TrainingPlot:
             self.handle = display(self.figure, display_id=True)
 
     def add(self, epoch: int, train_loss: float, train_acc: float, test_acc: float) -> None:
-        """Append one epoch's results and redraw."""
+        """Append one epoch's results (``test_acc``: the accuracy on ``eval_split``) and redraw."""
         self.epochs.append(epoch)
         for line, values, value in zip(self.lines, self.values, (train_loss, train_acc, test_acc)):
             values.append(value)
             line.set_data(self.epochs, values)
         self.ax.relim()
         self.ax.autoscale_view(scalex=False)
-        self.ax.set_title(f"{self.title}: epoch {epoch}/{self.num_epochs}, test acc {test_acc:.3f}")
+        self.ax.set_title(f"{self.title}: epoch {epoch}/{self.num_epochs}, {self.eval_split} acc {test_acc:.3f}")
         if self.handle is not None:
             self.handle.update(self.figure)
         elif _interactive_backend():

@@ -136,6 +136,14 @@ def predict(net: Callable[[torch.Tensor], torch.Tensor], data_iter: Batches) -> 
     return torch.cat(predicted), torch.cat(true)
 
 
+def most_confident_mistakes(probs: torch.Tensor, labels: torch.Tensor, k: int = 12) -> torch.Tensor:
+    """Indices of the (at most) ``k`` wrong predictions made with the highest probability, surest first."""
+    check_logits_and_labels(probs, labels)
+    confidence, predicted = probs.max(dim=1)
+    wrong = (predicted != labels).nonzero().flatten()
+    return wrong[confidence[wrong].argsort(descending=True, stable=True)[:k]]
+
+
 def confusion_matrix(predicted: torch.Tensor, true: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Counts ``C[i, j]`` of examples of true class ``i`` predicted as class ``j``."""
     index = true.long() * num_classes + predicted.long()
@@ -181,19 +189,23 @@ def train_epoch(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches
 
 @dataclass
 class History:
-    """Per-epoch results of `train`."""
+    """Per-epoch results of `train`; ``test_acc`` is the accuracy on the split named ``eval_split``."""
 
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
+    eval_split: str = "test"
 
 
 def train(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches, test_iter: Batches,
           loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], num_epochs: int,
-          updater: Updater, plot: bool = True, save_plot: str | None = None) -> History:
+          updater: Updater, plot: bool = True, save_plot: str | None = None,
+          eval_split: str = "test") -> History:
     """Train for ``num_epochs``, evaluating on ``test_iter`` after each; return the history.
 
     ``updater`` is a ``torch.optim`` optimizer or a function ``updater(batch_size)``.
+    ``eval_split`` names the data ``test_iter`` holds (e.g. ``"validation"``) in the printout
+    and the plot; its accuracies are kept in ``History.test_acc`` whatever the name.
     Draws a live plot of loss and accuracies unless ``plot=False`` (``save_plot`` also
     writes the final figure to that file). Stops with `TrainingDivergedError` if the loss
     becomes nan or inf.
@@ -202,8 +214,8 @@ def train(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches, test
         raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}.")
     from .plot import TrainingPlot  # matplotlib only when a plot is wanted
 
-    history = History()
-    live = TrainingPlot(num_epochs) if plot or save_plot else None
+    history = History(eval_split=eval_split)
+    live = TrainingPlot(num_epochs, eval_split=eval_split) if plot or save_plot else None
     try:
         for epoch in range(1, num_epochs + 1):
             train_loss, train_acc = train_epoch(net, train_iter, loss, updater)
@@ -222,5 +234,5 @@ def train(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches, test
         if live:
             live.finish(save_plot)
     print(f"epoch {len(history.train_loss)}: train loss {history.train_loss[-1]:.4f}, "
-          f"train acc {history.train_acc[-1]:.4f}, test acc {history.test_acc[-1]:.4f}")
+          f"train acc {history.train_acc[-1]:.4f}, {eval_split} acc {history.test_acc[-1]:.4f}")
     return history
