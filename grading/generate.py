@@ -1,7 +1,7 @@
 """The student copy of an assignment: ``exercises/NN_name.ipynb`` from ``solutions/``.
 
-One pass per job, as in nbgrader: drop the solution-only cells, replace the answers by
-stubs, clear what a run wrote, mark the cells for nbgrader, stamp the assignment id.
+One pass per job, as in nbgrader: drop the solution-only cells and the answer facts, replace
+the answers by stubs, clear what a run wrote, mark the cells for nbgrader, stamp the assignment id.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from pathlib import Path
 import nbformat
 
 from grading import notebook
-from grading.notebook import ASSIGNMENT_KEY, NOTEBOOK_GLOB
+from grading.notebook import ANSWER_FACTS_KEY, ASSIGNMENT_KEY, NOTEBOOK_GLOB
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 EXERCISES_DIR = REPO_ROOT / "exercises"
 RUN_METADATA = ("execution", "scrolled", "collapsed")  # cell metadata a run writes
 NOTEBOOK_RUN_METADATA = ("widgets",)
+INSTRUCTOR_METADATA = (ANSWER_FACTS_KEY,)  # notebook metadata that names answers
 
 
 def drop_solution_only(nb) -> None:
@@ -33,6 +34,11 @@ def stub_answers(nb) -> None:
                 cell.source = notebook.strip_solutions(cell.source, code=cell.cell_type == "code")
             except ValueError as error:
                 raise ValueError(f"cell {index}: {error}") from None
+
+
+def drop_instructor_metadata(nb) -> None:
+    for key in INSTRUCTOR_METADATA:
+        nb.metadata.pop(key, None)
 
 
 def clear_run_traces(nb) -> None:
@@ -75,6 +81,7 @@ def exercise_from_solution(solution, assignment_id: str):
     """The student version of a solution notebook (a new notebook; ``solution`` is unchanged)."""
     exercise = copy.deepcopy(solution)
     drop_solution_only(exercise)
+    drop_instructor_metadata(exercise)
     stub_answers(exercise)
     clear_run_traces(exercise)
     add_nbgrader_metadata(exercise, solution)
@@ -91,6 +98,7 @@ def nbgrader_source(solution):
     """
     source = copy.deepcopy(solution)
     drop_solution_only(source)
+    drop_instructor_metadata(source)
     clear_run_traces(source)
     add_nbgrader_metadata(source, solution)
     return source

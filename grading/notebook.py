@@ -17,6 +17,10 @@ PROBE_SETUP = "# PROBE SETUP"
 SOLUTION_ONLY = ("# SOLUTION ONLY", "<!-- SOLUTION ONLY -->")
 SKIP_WHEN_GRADING = "# SKIP WHEN GRADING"
 ASSIGNMENT_KEY = "workbook_assignment"  # notebook metadata: {"id": "03_realsoftmax"}
+# Solution metadata, never in the student copy: {"3.2": ["log(1 + exp(-d))", ...]}, the key facts of
+# each question's answer (checked questions and written answers alike), which nothing a student
+# receives may hold (tests/test_answer_facts.py).
+ANSWER_FACTS_KEY = "workbook_answer_facts"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 MAX_NOTEBOOK_BYTES = 50 * 1024**2
 
@@ -91,6 +95,11 @@ def is_written_answer(cell) -> bool:
 def checks(nb) -> dict[str, int]:
     """``{question: points}`` of a notebook's self-checks, in order."""
     return {header[0]: header[1] for header in map(check_header, nb.cells) if header}
+
+
+def answer_facts(nb) -> dict[str, list[str]]:
+    """``{question: [fact, ...]}`` declared in a solution's metadata (empty when none)."""
+    return dict(nb.metadata.get(ANSWER_FACTS_KEY, {}))
 
 
 def strip_solutions(source: str, code: bool) -> str:
