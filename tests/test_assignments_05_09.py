@@ -431,3 +431,184 @@ def test_student_copy_shows_none_of_the_listed_answers(number):
     text = "\n".join(cell.source for cell in exercise.cells)
     shown = [leak for leak in LEAKS[number] if leak in text]
     assert not shown, f"exercises/{NOTEBOOKS[number]}.ipynb shows {shown}"
+
+
+# ================================================================ 08 and 09: what the prompts ask, both ways
+# (kept in one block at the end of the file, apart from the cases above, to ease merging)
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+# Wrong answers that the probes once took: each must lose exactly its question. They join ROUNDS,
+# so `failed_in_round` grades each round once.
+WRONG_ANSWERS_08_09 = {
+    "08 entropy_bits never checks for negative entries": ("08", "a08-answer-entropy", "8.4", """
+def entropy_bits(p) -> float:
+    p = [float(x) for x in p]
+    if abs(math.fsum(p) - 1) > 1e-9:
+        raise ValueError(f"p must add up to 1, got {p}")
+    return -math.fsum(x * math.log2(x) for x in p if x > 0)
+"""),
+    "08 block_bits from a float logarithm": ("08", "a08-answer-block", "8.3", """
+def block_bits(n: int) -> int:
+    if n < 1:
+        raise ValueError("a block holds at least one symbol")
+    return math.ceil(n * math.log2(3))
+
+
+def bits_per_symbol(n: int) -> float:
+    return block_bits(n) / n
+
+
+def encode_block(digits: list) -> str:
+    number = 0
+    for digit in digits:
+        number = 3 * number + digit
+    return format(number, f"0{block_bits(len(digits))}b")
+
+
+def decode_block(bits: str, n: int) -> list:
+    number, digits = int(bits, 2), []
+    for _ in range(n):
+        number, digit = divmod(number, 3)
+        digits.append(digit)
+    return digits[::-1]
+"""),
+    "09 logistic as exp(d) / (1 + exp(d)) (nan at d = 1000)": ("09", "a09-answer-two-way", "9.1", """
+def two_way_softmax(s_i: torch.Tensor, s_j: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(torch.stack([s_i, s_j], dim=-1), dim=-1)[..., 0]
+
+
+def logistic(d: torch.Tensor) -> torch.Tensor:
+    return torch.exp(d) / (1 + torch.exp(d))
+"""),
+    "09 three_way_probabilities stacks on dim 0 and transposes (wrong for 2-D batches)": (
+        "09", "a09-answer-three-way", "9.3", """
+def three_way_probabilities(s_i: torch.Tensor, s_j: torch.Tensor, s_neither: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(torch.stack([s_i, s_j, s_neither]), 0).T
+"""),
+}
+ROUNDS_08_09 = [
+    ["08 entropy_bits never checks for negative entries", "08 block_bits from a float logarithm"],
+    ["09 logistic as exp(d) / (1 + exp(d)) (nan at d = 1000)",
+     "09 three_way_probabilities stacks on dim 0 and transposes (wrong for 2-D batches)"],
+]
+WRONG_ANSWERS.update(WRONG_ANSWERS_08_09)
+ROUNDS.extend(ROUNDS_08_09)
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_ANSWERS_08_09))
+def test_08_09_wrong_answer_scores_zero_on_its_question(case, failed_in_round):
+    test_wrong_answer_scores_zero_on_its_question(case, failed_in_round)
+
+
+# Other correct answers: full marks from the grader, and every visible check passes on them.
+CORRECT_VARIANTS_08_09 = {  # name: (assignment, answer cell id, the answer cell)
+    "08 block code through bin() and int(..., 3)": ("08", "a08-answer-block", """
+def block_bits(n: int) -> int:
+    if n < 1:
+        raise ValueError("a block holds at least one symbol")
+    return len(bin(3 ** n - 1)) - 2
+
+
+def bits_per_symbol(n: int) -> float:
+    return block_bits(n) / n
+
+
+def encode_block(digits: list) -> str:
+    if not digits or set(digits) - {0, 1, 2}:
+        raise ValueError("a block is a non-empty list of the digits 0, 1, 2")
+    return format(int("".join(map(str, digits)), 3), f"0{block_bits(len(digits))}b")
+
+
+def decode_block(bits: str, n: int) -> list:
+    number = int(bits, 2)
+    return [number // 3 ** power % 3 for power in reversed(range(n))]
+"""),
+    "08 entropy_bits that checks the smallest entry first": ("08", "a08-answer-entropy", """
+def entropy_bits(p) -> float:
+    p = list(p)
+    if min(p) < 0:
+        raise ValueError(f"a probability cannot be negative: {p}")
+    if abs(sum(p) - 1) > 1e-9:
+        raise ValueError(f"probabilities add up to 1, these to {sum(p)}")
+    return sum(-x * math.log2(x) for x in p if x > 0)
+"""),
+    "09 logistic as the two-way softmax against 0": ("09", "a09-answer-two-way", """
+def two_way_softmax(s_i: torch.Tensor, s_j: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(torch.stack([s_i, s_j], dim=-1), dim=-1)[..., 0]
+
+
+def logistic(d: torch.Tensor) -> torch.Tensor:
+    return two_way_softmax(d, torch.zeros_like(d))
+"""),
+    "09 three_way_probabilities stacks on dim 0 and moves it last": ("09", "a09-answer-three-way", """
+def three_way_probabilities(s_i: torch.Tensor, s_j: torch.Tensor, s_neither: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(torch.stack([s_i, s_j, s_neither]), 0).movedim(0, -1)
+"""),
+    "09 fit_scores centred once, at the end": ("09", "a09-answer-fit", """
+def fit_scores(wins: torch.Tensor, steps: int = 500, lr: float = 2.0) -> torch.Tensor:
+    scores = torch.zeros(len(wins), requires_grad=True)
+    for _ in range(steps):
+        (gradient,) = torch.autograd.grad(-log_likelihood(scores, wins) / wins.sum(), scores)
+        with torch.no_grad():
+            scores -= lr * gradient
+    scores = scores.detach()
+    return scores - scores.mean()
+"""),
+    # the gradient sums to 0 over the players, so from all zeros the mean stays 0 without centring
+    "09 fit_scores from zeros, never centred": ("09", "a09-answer-fit", """
+def fit_scores(wins: torch.Tensor, steps: int = 500, lr: float = 2.0) -> torch.Tensor:
+    scores = torch.zeros(len(wins), requires_grad=True)
+    for _ in range(steps):
+        (gradient,) = torch.autograd.grad(-log_likelihood(scores, wins) / wins.sum(), scores)
+        with torch.no_grad():
+            scores -= lr * gradient
+    return scores.detach()
+"""),
+}
+CORRECT_ROUNDS_08_09 = [
+    ["08 block code through bin() and int(..., 3)", "08 entropy_bits that checks the smallest entry first"],
+    ["09 logistic as the two-way softmax against 0", "09 three_way_probabilities stacks on dim 0 and moves it last",
+     "09 fit_scores centred once, at the end"],
+    ["09 fit_scores from zeros, never centred"],
+]
+
+
+def _with_variants(cases: list[str]):
+    """(assignment number, the solution with these correct variants in its answer cells)."""
+    (number,) = {CORRECT_VARIANTS_08_09[case][0] for case in cases}
+    swaps = {CORRECT_VARIANTS_08_09[case][1]: CORRECT_VARIANTS_08_09[case][2].strip("\n") for case in cases}
+    nb = notebook.read(SOLUTIONS_DIR / f"{NOTEBOOKS[number]}.ipynb")
+    for cell in nb.cells:
+        if cell.get("id") in swaps:
+            assert notebook.has_solution(cell), f"cell {cell.id} of {number} is not an answer cell"
+            cell.source = swaps.pop(cell.id)
+    assert not swaps, f"no cells with ids {sorted(swaps)} in {number}"
+    return number, nb
+
+
+def test_08_09_every_correct_variant_runs_in_one_round():
+    assert sorted(case for cases in CORRECT_ROUNDS_08_09 for case in cases) == sorted(CORRECT_VARIANTS_08_09)
+
+
+@pytest.mark.parametrize("cases", CORRECT_ROUNDS_08_09, ids=lambda cases: " + ".join(cases))
+def test_08_09_correct_variants_keep_full_marks(cases, settings, tmp_path):
+    number, nb = _with_variants(cases)
+    path = tmp_path / f"{NOTEBOOKS[number]}.ipynb"
+    nbformat.write(nb, path)
+    result, _, _ = grade_file(path, settings)
+    assert result["error"] is None and result["stopped"] is None, result["error"] or result["stopped"]
+    lost = {v["question"]: v["status"] for v in result["verdicts"] if v["points"] < v["max_points"]}
+    assert not lost, f"{cases} lose {lost}"
+
+
+@pytest.mark.parametrize("cases", CORRECT_ROUNDS_08_09, ids=lambda cases: " + ".join(cases))
+def test_08_09_visible_checks_pass_correct_variants(cases, tmp_path):
+    """A check that fails correct code misleads as much as one that passes wrong code."""
+    _, nb = _with_variants(cases)
+    code = [cell.source for cell in nb.cells if cell.cell_type == "code" and not cell.source.startswith("# PROBE")]
+    script = tmp_path / "checks.py"
+    script.write_text("\n\n".join(code), encoding="utf-8")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, f"{cases}: a visible check fails\n{run.stderr[-2000:]}"
