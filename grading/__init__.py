@@ -10,7 +10,8 @@ Kept apart from ``utils`` (which students import). One module per step:
 - ``sandbox``: bubblewrap, limits, and a kernel inside it;
 - ``execute``: one notebook run in the sandbox, its recorded values out;
 - ``judge``: the grader's verdict, from the recorded values and the reference's;
-- ``report``: gradebook CSV, verdict JSON, feedback HTML;
+- ``report``: gradebook CSV, verdict JSON, written answers, terminal lines (hostile names escaped);
+- ``feedback``: the feedback HTML page (sanitised, capped, time-limited);
 - ``batch`` / ``__main__``: many submissions, in parallel, from the command line.
 
 Conventions in ``solutions/NN_name.ipynb`` (see the README's teaching section):
