@@ -12,7 +12,8 @@ Kept apart from ``utils`` (which students import). One module per step:
 - ``execute``: one run in the sandbox, driven and timed from outside, its values out;
 - ``forbid``: which functions an answer may not use, read from its source;
 - ``judge``: the grader's verdict, from the recorded values and the reference's;
-- ``report``: gradebook CSV, verdict JSON, feedback HTML;
+- ``report``: gradebook CSV, verdict JSON, written answers, terminal lines (hostile names escaped);
+- ``feedback``: the feedback HTML page (sanitised, capped, time-limited);
 - ``batch`` / ``__main__``: many submissions, in parallel, from the command line.
 
 Conventions in ``solutions/NN_name.ipynb`` (see the README's teaching section):

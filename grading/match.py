@@ -3,7 +3,9 @@
 First the id the generator stamped into the notebook's metadata; then the file name, with
 the decorations learning-management systems add (``alice_12345_03_realsoftmax.ipynb``,
 ``03-realsoftmax.ipynb``, ``03_realsoftmax (1).ipynb``). A file that matches no assignment,
-or several, is an error for that file: it is never graded against itself.
+or several, is an error for that file: it is never graded against itself. Names keep their
+Unicode letters (``张伟_03_realsoftmax.ipynb`` is 张伟's), and the folder that names a student
+is the one the file is in as given, never a symbolic link's target.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ class NoMatch(ValueError):
 
 
 def _tokens(text: str) -> list[str]:
-    return [token for token in re.split(r"[^0-9a-z]+", text.lower()) if token]
+    """The lower-case runs of Unicode letters and digits in ``text``."""
+    return [token for token in re.split(r"[\W_]+", text.lower()) if token]
 
 
 def _find(tokens: list[str], wanted: list[str]) -> int | None:
@@ -48,4 +51,9 @@ def student_of(path: Path, assignment: str) -> str:
     """Who handed it in: the name before the assignment in the file name, else the folder's name."""
     tokens = _tokens(path.stem)
     start = _find(tokens, _tokens(assignment))
-    return "_".join(tokens[:start]) if start else path.resolve().parent.name
+    return "_".join(tokens[:start]) if start else folder_of(path)
+
+
+def folder_of(path: Path) -> str:
+    """The name of the folder ``path`` is in, as given (symbolic links are not followed)."""
+    return path.absolute().parent.name

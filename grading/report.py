@@ -1,27 +1,63 @@
 """What the instructor gets: a gradebook CSV, every verdict as JSON, feedback per submission,
 the written answers for reading by hand, and a short summary on the terminal.
 
-Nothing the student's code printed ever goes to the terminal; it appears only inside that
-student's feedback file, where nbconvert sanitises any HTML it holds.
+Names and texts from submissions are hostile, so each output escapes them its own way:
+terminal lines show control characters as escapes (no forged lines or ANSI tricks); CSV
+cells that a spreadsheet would run as a formula start with ``'``; written answers sit
+HTML-escaped inside code fences; file names keep Unicode letters and never collide;
+feedback pages are built by ``feedback``. Nothing the student's code printed ever goes to
+the terminal. A result file that is not one the grader wrote becomes an error row.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import json
+import os
 import re
+import unicodedata
 from pathlib import Path
 
-import nbformat
-from nbconvert import HTMLExporter
-from nbconvert.preprocessors.sanitize import SanitizeHTML
+from grading import feedback
 
-HIDDEN_ROLES = ("probe", "setup", "save")  # hidden tests stay hidden in the feedback
+MAX_RESULT_BYTES = 64 * 1024**2  # a result holds at most a notebook's written answers (50 MB)
+MAX_NAME_CHARS = 100
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP: CSV cells a spreadsheet may run
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "unnamed"
+    """A file name for ``name``: itself when it is plainly safe, else a cleaned form and a hash.
+
+    Plainly safe: Unicode letters, digits, ``_.-``, lower case, NFC, short, no leading dot
+    (so that case- and normalisation-insensitive file systems cannot merge two of them). The
+    hashed form holds ``~``, which a plainly safe name never does: no two names collide.
+    """
+    plain = (re.fullmatch(r"[\w.-]+", name) and not name.startswith(".") and name == name.casefold()
+             and unicodedata.normalize("NFC", name) == name and len(name) <= MAX_NAME_CHARS)
+    if plain:
+        return name
+    cleaned = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", name)).strip("._")[:MAX_NAME_CHARS]
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{cleaned}~{digest}"
+
+
+def displayable(name: str) -> str:
+    """A path or name from the file system as valid text (undecodable bytes as ``\\xff``)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def printable(text: object) -> str:
+    """``text`` on one terminal line: control and format characters (ANSI, CR, LF, bidi) escaped."""
+    return "".join(char.encode("unicode_escape").decode("ascii") if unicodedata.category(char)[0] == "C" else char
+                   for char in str(text))
+
+
+def error_result(file: str, student: str, message: str) -> dict:
+    """The result of a file that could not be graded."""
+    return {"file": file, "student": student, "assignment": None, "verdicts": [], "written": {},
+            "missing_answers": [], "error": message, "stopped": None, "notes": [], "sandbox": None}
 
 
 def result_path(out_dir: Path, result: dict, suffix: str) -> Path:
@@ -48,26 +84,25 @@ def summary_html(result: dict) -> str:
     if result["written"]:
         notes.append("Written answers (" + ", ".join(result["written"]) + ") are read and marked by hand.")
     paragraphs = "".join(f"<p>{html.escape(note)}</p>" for note in notes)
-    return (f'<section class="feedback" style="margin: 1em 2em"><h1>Feedback: {html.escape(result["assignment"] or "")}</h1>'
+    return (f'<section class="feedback"><h1>Feedback: {html.escape(result["assignment"] or "")}</h1>'
             f'<table><thead><tr><th>question</th><th>points</th><th>result</th></tr></thead><tbody>{rows}'
             f"<tr><th>total</th><th>{got} / {most}</th><th></th></tr></tbody></table>{paragraphs}"
             "<p>Below: your notebook as the grader ran it (the hidden tests are not shown).</p></section>")
 
 
 def write_feedback(out_dir: Path, result: dict, executed, roles: list[str]) -> Path:
-    """An HTML file: the verdicts, then the student's notebook as it ran (hidden tests left out).
+    """An HTML file: the verdicts, then the student's notebook as it ran (hidden cells left out).
 
-    The notebook part goes through nbconvert's ``SanitizeHTML`` first: HTML and scripts that
-    the student's code displayed or wrote into Markdown show as text or are dropped.
+    Built by ``feedback`` within a time limit; if that fails, the page holds the verdicts
+    only and ``result["notes"]`` says so.
     """
-    shown = nbformat.v4.new_notebook(metadata=executed.metadata)
-    shown.cells = [cell for cell, role in zip(executed.cells, roles) if role not in HIDDEN_ROLES]
-    shown, _ = SanitizeHTML().preprocess(shown, {})
-    body, _ = HTMLExporter().from_notebook_node(shown)
-    body = body.replace("<main>", "<main>" + summary_html(result), 1)
+    title = f"Feedback: {result['assignment'] or ''}"
+    page, failure = feedback.render_within_limit(summary_html(result), executed, roles, title)
+    if failure:
+        result["notes"] = [*result.get("notes", []), failure]
     target = result_path(out_dir, result, ".html")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(body, encoding="utf-8")
+    target.write_text(page, encoding="utf-8")
     return target
 
 
@@ -78,13 +113,56 @@ def write_result(out_dir: Path, result: dict) -> Path:
     return target
 
 
+def _is_result(data: object) -> bool:
+    """True when ``data`` has the shape of a result the grader writes (so the report can use it)."""
+    def text(value, none: bool = False) -> bool:
+        return isinstance(value, str) or (none and value is None)
+
+    def verdict(value) -> bool:
+        return (isinstance(value, dict) and text(value.get("question")) and text(value.get("status"))
+                and all(isinstance(value.get(key), (int, float)) and not isinstance(value.get(key), bool)
+                        for key in ("points", "max_points")))
+
+    return (isinstance(data, dict) and text(data.get("file")) and text(data.get("student"))
+            and text(data.get("assignment"), none=True) and text(data.get("error"), none=True)
+            and text(data.get("stopped"), none=True)
+            and isinstance(data.get("verdicts"), list) and all(map(verdict, data["verdicts"]))
+            and isinstance(data.get("written"), dict) and all(map(text, data["written"].values()))
+            and isinstance(data.get("notes", []), list) and all(map(text, data.get("notes", []))))
+
+
+def read_result(path: Path) -> dict:
+    """The result in ``path``, or an error result naming the file when it is not one the grader wrote."""
+    try:
+        if path.stat().st_size > MAX_RESULT_BYTES:
+            raise ValueError("too large")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:
+        data = error
+    if _is_result(data):
+        return data
+    reason = type(data).__name__ if isinstance(data, Exception) else "not the shape of a result"
+    return error_result(str(path), path.parent.name, f"{path}: not a result the grader wrote ({reason}); skipped")
+
+
 def read_results(out_dir: Path) -> list[dict]:
     """Every per-submission result under ``out_dir`` (e.g. written by separate cluster tasks)."""
-    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted((out_dir / "results").glob("*/*.json"))]
+    return [read_result(path) for path in sorted((out_dir / "results").glob("*/*.json"))]
 
 
 def _question_key(question: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"[.]", question))
+
+
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a leading ``'`` where it would start a formula."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def _status(result: dict) -> str:
+    status = "error: " + result["error"] if result["error"] else (
+        "stopped: " + result["stopped"] if result["stopped"] else "graded")
+    return status + "".join("; " + note for note in result.get("notes", []))
 
 
 def write_gradebook(out_dir: Path, results: list[dict]) -> Path:
@@ -93,20 +171,35 @@ def write_gradebook(out_dir: Path, results: list[dict]) -> Path:
     target = out_dir / "gradebook.csv"
     with open(target, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["student", "assignment", "file", *questions, "total", "max", "status"])
+        writer.writerow(map(_cell, ["student", "assignment", "file", *questions, "total", "max", "status"]))
         for result in sorted(results, key=lambda r: (r["student"], r["assignment"] or "", r["file"])):
             points = {v["question"]: v["points"] for v in result["verdicts"]}
             got, most = score(result)
-            status = "error: " + result["error"] if result["error"] else (
-                "stopped: " + result["stopped"] if result["stopped"] else "graded")
-            status += "".join("; " + note for note in result.get("notes", []))
-            writer.writerow([result["student"], result["assignment"] or "", result["file"],
-                             *[points.get(q, "") for q in questions], got, most, status])
+            row = [result["student"], result["assignment"] or "", result["file"],
+                   *[points.get(q, "") for q in questions], got, most, _status(result)]
+            writer.writerow(map(_cell, row))
     return target
 
 
+def _markdown_text(text: str) -> str:
+    """``text`` as literal inline Markdown: one line, HTML escaped, Markdown's punctuation backslash-escaped."""
+    escaped = html.escape(printable(text), quote=False)
+    return re.sub(r"([!\"#$%'()*+,\-./:=?@\[\\\]^_`{|}~])", r"\\\1", escaped)
+
+
+def _fenced(text: str) -> str:
+    """``text`` HTML-escaped in a code fence longer than any run of backticks in it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{html.escape(text, quote=False)}\n{fence}"
+
+
 def write_written_answers(out_dir: Path, results: list[dict]) -> Path:
-    """Every written answer, grouped by assignment and question, for reading by hand."""
+    """Every written answer, grouped by assignment and question, for reading by hand.
+
+    Assignment ids and question labels come from the solutions; student and file names are
+    escaped, and each answer sits in its own code fence, so no answer can forge a heading.
+    """
     lines = ["# Written answers", ""]
     for assignment in sorted({r["assignment"] for r in results if r["assignment"]}):
         lines += [f"## {assignment}", ""]
@@ -115,7 +208,8 @@ def write_written_answers(out_dir: Path, results: list[dict]) -> Path:
             lines += [f"### {label}", ""]
             for result in sorted(graded, key=lambda r: r["student"]):
                 answer = result["written"].get(label, "").strip() or "(no answer)"
-                lines += [f"**{result['student']}** ({result['file']}):", "", answer, "", "---", ""]
+                who = f"**{_markdown_text(result['student'])}** ({_markdown_text(result['file'])}):"
+                lines += [who, "", _fenced(answer), "", "---", ""]
     target = out_dir / "written_answers.md"
     target.write_text("\n".join(lines), encoding="utf-8")
     return target
@@ -129,12 +223,12 @@ def write_all(out_dir: Path, results: list[dict]) -> list[Path]:
 
 
 def line(result: dict) -> str:
-    """One terminal line per submission (never the student's output)."""
-    who = f"{result['student']:<16} {result['assignment'] or '?':<24}"
+    """One terminal line per submission (never the student's output; every field made printable)."""
+    who = f"{printable(result['student']):<16} {printable(result['assignment'] or '?'):<24}"
     if result["error"]:
-        return f"{who} ERROR  {result['error']}"
+        return f"{who} ERROR  {printable(result['error'])}"
     got, most = score(result)
-    failed = [v["question"] for v in result["verdicts"] if not v["points"]]
-    tail = f"  stopped: {result['stopped']}" if result["stopped"] else ""
-    tail += "".join(f"  ({note})" for note in result.get("notes", []))
+    failed = [printable(v["question"]) for v in result["verdicts"] if not v["points"]]
+    tail = f"  stopped: {printable(result['stopped'])}" if result["stopped"] else ""
+    tail += "".join(f"  ({printable(note)})" for note in result.get("notes", []))
     return f"{who} {got:>3}/{most:<3} " + (f"failed: {', '.join(failed)}" if failed else "all passed") + tail
