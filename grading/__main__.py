@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
     merge = commands.add_parser("report", help="write the gradebook from the results under a folder")
     merge.add_argument("out", type=Path)
+    merge.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR,
+                       help="folder of the solution notebooks, for the model answers (default: the workbook's solutions/)")
     return parser
 
 
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "report":
         results = report.read_results(args.out)
-        for path in report.write_all(args.out, results):
+        for path in report.write_all(args.out, results, grade.model_answers(args.solutions)):
             print(f"wrote {path}")
         return EXIT_BAD_INPUT if any(r["error"] for r in results) else 0
     settings = _settings(args)
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report.line(result))
         return EXIT_BAD_INPUT if result["error"] else 0
     results = batch.grade_all(args.paths, settings, args.out, jobs=args.jobs)
-    written = report.write_all(args.out, results)
+    written = report.write_all(args.out, results, grade.model_answers(settings.solutions_dir))
     bad = sum(1 for r in results if r["error"])
     print(f"\n{len(results)} notebooks, {bad} could not be graded"
           + ("; graded WITHOUT the sandbox" if not settings.sandbox else "; each ran in the sandbox") + ".")

@@ -71,6 +71,16 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(file.name, path)
 
 
+def model_answers(solutions_dir: Path) -> dict[str, dict[str, str]]:
+    """``{assignment: {written answer label: the solution's answer}}``, for the instructor."""
+    answers: dict[str, dict[str, str]] = {}
+    for path in sorted(solutions_dir.glob(notebook.NOTEBOOK_GLOB)):
+        nb = notebook.read(path)
+        answers[path.stem] = {assemble.written_label(nb, index): notebook.solution_text(cell)
+                              for index, cell in enumerate(nb.cells) if notebook.is_written_answer(cell)}
+    return answers
+
+
 def _check_reference(assignment: str, reference_nb, run: execute.Run) -> dict:
     recorded = run.recorded
     if run.stopped or not recorded:
@@ -180,7 +190,7 @@ def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, lis
     ``error`` (why the file could not be graded) or ``stopped`` (why the run ended early).
     """
     started = time.monotonic()
-    result = {"file": str(path), "student": path.resolve().parent.name, "assignment": None,
+    result = {"file": str(path), "student": match.folder_of(path), "assignment": None,
               "verdicts": [], "written": {}, "missing_answers": [], "error": None, "stopped": None, "notes": [],
               "sandbox": settings.sandbox}
     try:

@@ -102,6 +102,17 @@ def answer_facts(nb) -> dict[str, list[str]]:
     return dict(nb.metadata.get(ANSWER_FACTS_KEY, {}))
 
 
+def solution_text(cell) -> str:
+    """The text inside a cell's solution blocks (the model answer of a written question)."""
+    inside, kept = False, []
+    for line in cell.source.splitlines():
+        if line.strip() in (BEGIN, END):
+            inside = line.strip() == BEGIN
+        elif inside:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def strip_solutions(source: str, code: bool) -> str:
     """The source with every marked block replaced by the student's stub."""
     out: list[str] = []

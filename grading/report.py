@@ -194,8 +194,10 @@ def _fenced(text: str) -> str:
     return f"{fence}text\n{html.escape(text, quote=False)}\n{fence}"
 
 
-def write_written_answers(out_dir: Path, results: list[dict]) -> Path:
-    """Every written answer, grouped by assignment and question, for reading by hand.
+def write_written_answers(out_dir: Path, results: list[dict],
+                          model_answers: dict[str, dict[str, str]] | None = None) -> Path:
+    """Every written answer, grouped by assignment and question, for reading by hand, each
+    question's model answer (from the solution, when given) above the students' answers.
 
     Assignment ids and question labels come from the solutions; student and file names are
     escaped, and each answer sits in its own code fence, so no answer can forge a heading.
@@ -204,8 +206,12 @@ def write_written_answers(out_dir: Path, results: list[dict]) -> Path:
     for assignment in sorted({r["assignment"] for r in results if r["assignment"]}):
         lines += [f"## {assignment}", ""]
         graded = [r for r in results if r["assignment"] == assignment]
+        models = (model_answers or {}).get(assignment, {})
         for label in dict.fromkeys(label for r in graded for label in r["written"]):
             lines += [f"### {label}", ""]
+            if label in models:
+                lines += ["**Model answer** (from the solution; mark on the README's rubric):", "",
+                          models[label].strip(), "", "---", ""]
             for result in sorted(graded, key=lambda r: r["student"]):
                 answer = result["written"].get(label, "").strip() or "(no answer)"
                 who = f"**{_markdown_text(result['student'])}** ({_markdown_text(result['file'])}):"
@@ -215,11 +221,11 @@ def write_written_answers(out_dir: Path, results: list[dict]) -> Path:
     return target
 
 
-def write_all(out_dir: Path, results: list[dict]) -> list[Path]:
+def write_all(out_dir: Path, results: list[dict], model_answers: dict[str, dict[str, str]] | None = None) -> list[Path]:
     """The class-wide files from the per-submission results."""
     verdicts = out_dir / "verdicts.json"
     verdicts.write_text(json.dumps(results, indent=1, allow_nan=True), encoding="utf-8")
-    return [write_gradebook(out_dir, results), verdicts, write_written_answers(out_dir, results)]
+    return [write_gradebook(out_dir, results), verdicts, write_written_answers(out_dir, results, model_answers)]
 
 
 def line(result: dict) -> str:
