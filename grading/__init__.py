@@ -12,7 +12,9 @@ Kept apart from ``utils`` (which students import). One module per step:
 - ``execute``: one run in the sandbox, driven and timed from outside, its values out;
 - ``forbid``: which functions an answer may not use, read from its source;
 - ``judge``: the grader's verdict, from the recorded values and the reference's;
+- ``result``: one submission's outcome, as written to its JSON file;
 - ``report``: gradebook CSV, verdict JSON, feedback HTML;
+- ``cluster``: the Dask workers' check and the task each runs (local processes or a cluster);
 - ``batch`` / ``__main__``: many submissions, in parallel, from the command line.
 
 Conventions in ``solutions/NN_name.ipynb`` (see the README's teaching section):

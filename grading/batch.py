@@ -84,7 +84,8 @@ def grade_all(paths: list[Path], settings: grade.Settings, out_dir: Path, jobs: 
             echo(report.line(result.to_dict()))
     if pending:
         with cluster.connect(settings, jobs, scheduler, scheduler_file, echo) as client:
-            references = _submit_references(client, known, fingerprints, settings)
+            needed = {assignment: fingerprints[assignment] for assignment in {s.assignment for s in pending}}
+            references = _submit_references(client, known, needed, settings)
             results += _grade_on(client, pending, references, settings, out_dir, echo)
     return [result.to_dict() for result in results]
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from grading import batch, cluster, grade, report
@@ -22,7 +23,6 @@ from grading.generate import REPO_ROOT
 from grading.sandbox import Limits
 from test_grading import ANSWER, NAME, reference_notebook, submission
 
-import nbformat
 
 WRONG = "return 2 * x + 1e-3"
 CLASS = {"ann": ANSWER, "ben": None, "cat": WRONG, "dan": ANSWER, "eve": None, "fay": WRONG}
