@@ -14,6 +14,8 @@ Kept apart from ``utils`` (which students import). One module per step:
 - ``judge``: the grader's verdict, from the recorded values and the reference's;
 - ``report``: gradebook CSV, verdict JSON, written answers, terminal lines (hostile names escaped);
 - ``feedback``: the feedback HTML page (sanitised, capped, time-limited);
+- ``result``: one submission's outcome, as written to its JSON file;
+- ``cluster``: the Dask workers' check and the task each runs (local processes or a cluster);
 - ``batch`` / ``__main__``: many submissions, in parallel, from the command line.
 
 Conventions in ``solutions/NN_name.ipynb`` (see the README's teaching section):

@@ -2,7 +2,7 @@
 
     python -m grading generate
     python -m grading nbgrader-source COURSE_DIR             (for instructors who use nbgrader)
-    python -m grading grade SUBMISSION_OR_FOLDER [...] [--jobs N] [--out DIR]
+    python -m grading grade SUBMISSION_OR_FOLDER [...] [--jobs N | --scheduler ADDRESS] [--out DIR]
     python -m grading grade-one NOTEBOOK --out DIR      (one task of a cluster job)
     python -m grading report DIR                        (gradebook from grade-one results)
 """
@@ -14,12 +14,13 @@ import os
 import sys
 from pathlib import Path
 
-from grading import batch, grade, report
+from grading import batch, cluster, grade, report
 from grading.generate import REPO_ROOT, SOLUTIONS_DIR, generate, write_nbgrader_course
 from grading.sandbox import Limits, sandbox_problem
 
 EXIT_BAD_INPUT = 1  # some file could not be graded
-EXIT_CANNOT_GRADE = 2  # nothing was graded: no sandbox, no data, bad options
+EXIT_CANNOT_GRADE = 2  # nothing was graded: no sandbox, no data, bad options, no worker can grade
+EXIT_INTERRUPTED = 130  # Ctrl-C: what was graded is kept
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,7 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--no-sandbox", action="store_true",
                              help="run submissions WITHOUT the sandbox (only for code you trust; printed in the report)")
         if name == "grade":
-            command.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
+            command.add_argument("--jobs", type=int, default=1,
+                                 help="notebooks graded at once on this machine (default 1)")
+            where = command.add_mutually_exclusive_group()
+            where.add_argument("--scheduler", help="grade on the Dask cluster at this address (tcp://HOST:8786)")
+            where.add_argument("--scheduler-file", help="grade on the Dask cluster this scheduler file names")
     merge = commands.add_parser("report", help="write the gradebook from the results under a folder")
     merge.add_argument("out", type=Path)
     merge.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR,
@@ -52,11 +57,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _on_cluster(args) -> bool:
+    return bool(getattr(args, "scheduler", None) or getattr(args, "scheduler_file", None))
+
+
 def _settings(args) -> grade.Settings | str:
-    """The grading settings, or why grading cannot start."""
+    """The grading settings, or why grading cannot start (on a cluster, each worker checks instead)."""
     from utils import data
 
     root = args.data or Path(os.environ.get("FASHION_MNIST_ROOT") or data.DEFAULT_ROOT)
+    if _on_cluster(args):
+        return _settings_of(args, root)
     try:
         data.verify(root)
     except data.DataError as error:
@@ -66,6 +77,10 @@ def _settings(args) -> grade.Settings | str:
         problem = sandbox_problem()
         if problem:
             return f"cannot grade: no sandbox: {problem}"
+    return _settings_of(args, root)
+
+
+def _settings_of(args, root: Path) -> grade.Settings:
     limits = Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout,
                     memory_bytes=int(args.memory_gib * 1024**3))
     return grade.Settings(data_root=root.resolve(), solutions_dir=args.solutions.resolve(), limits=limits,
@@ -98,7 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         result = batch.grade_and_write(args.paths[0], settings, args.out)
         print(report.line(result))
         return EXIT_BAD_INPUT if result["error"] else 0
-    results = batch.grade_all(args.paths, settings, args.out, jobs=args.jobs)
+    try:
+        results = batch.grade_all(args.paths, settings, args.out, jobs=args.jobs, scheduler=args.scheduler,
+                                  scheduler_file=args.scheduler_file)
+    except cluster.CannotGrade as error:
+        print(f"cannot grade: {error}", file=sys.stderr)
+        return EXIT_CANNOT_GRADE
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the results so far are under {args.out / 'results'}; "
+              "run the same command again to grade the rest", file=sys.stderr)
+        return EXIT_INTERRUPTED
     written = report.write_all(args.out, results, grade.model_answers(settings.solutions_dir))
     bad = sum(1 for r in results if r["error"])
     print(f"\n{len(results)} notebooks, {bad} could not be graded"

@@ -1,5 +1,11 @@
 """Grade many submissions: find them, compute the references once, grade in parallel.
 
+One Dask task per submission, on a named cluster or on local worker processes; each
+assignment's reference is one task that its submissions' tasks depend on. Results are
+written as they arrive, each atomically, so an interrupted batch loses nothing: run again,
+it grades only what has no result for the same bytes and reference. A worker that dies
+loses only its running task, which Dask runs again elsewhere.
+
 A bad input (missing, unreadable, not a notebook, no assignment) costs one line in the
 report and the batch goes on. Only regular files are submissions: symbolic links, folders
 reached through them, pipes and devices are refused unread (so nothing found lies outside the
@@ -10,15 +16,16 @@ terminal and stays out of CI logs.
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import stat
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from distributed import Client, Future, as_completed
 from tqdm import tqdm
 
-from grading import execute, grade, match, notebook, report
+from grading import cluster, grade, match, notebook, report
+from grading.result import Result, failed
 
 
 NOT_REGULAR = {stat.S_IFLNK: "a symbolic link", stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe",
@@ -80,18 +87,7 @@ def find_submissions(paths: list[Path]) -> tuple[list[Path], list[dict]]:
 
 
 def _error(path: Path, message: str) -> dict:
-    return report.error_result(report.displayable(str(path)), report.displayable(match.folder_of(path)), message)
-
-
-def needed_assignments(files: list[Path], settings: grade.Settings) -> set[str]:
-    known = list(grade.assignments(settings))
-    needed = set()
-    for path in files:
-        try:
-            needed.add(match.assignment_of(path, notebook.read(path), known))
-        except (notebook.NotebookError, match.NoMatch):
-            pass  # reported when the file itself is graded
-    return needed
+    return failed(path, message).to_dict()
 
 
 def grade_and_write(path: Path, settings: grade.Settings, out_dir: Path) -> dict:
@@ -119,31 +115,109 @@ def _graded(path: Path, settings: grade.Settings, out_dir: Path) -> dict:
     return result
 
 
-def grade_all(paths: list[Path], settings: grade.Settings, out_dir: Path, jobs: int = 1,
-              echo=print) -> list[dict]:
-    """Grade everything under ``paths`` into ``out_dir``; return every result."""
-    files, results = find_submissions(paths)
-    for result in results:
-        report.write_result(out_dir, result)
-        echo(report.line(result))
-    for assignment in sorted(needed_assignments(files, settings)):
+def grade_all(paths: list[Path], settings: grade.Settings, out_dir: Path, jobs: int = 1, echo=print,
+              scheduler: str | None = None, scheduler_file: str | None = None) -> list[dict]:
+    """Grade everything under ``paths`` into ``out_dir``; return every result.
+
+    On the Dask cluster at ``scheduler`` (or named in ``scheduler_file``), else on ``jobs``
+    local worker processes. cluster.CannotGrade when no worker can grade.
+    """
+    files, errors = find_submissions(paths)
+    results = [Result.from_dict(error) for error in errors]
+    known = grade.assignments(settings)
+    fingerprints: dict[str, str] = {}
+    pending = []
+    for path in files:
         try:
-            grade.reference_results(assignment, settings)  # once, before the workers start
-        except (grade.ReferenceError, execute.StartError) as error:
-            echo(f"REFERENCE PROBLEM: {error}; its submissions are reported as errors")
-    progress = tqdm(total=len(files), unit="notebook", disable=None, leave=False)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool:
-        futures = {pool.submit(grade_and_write, path, settings, out_dir): path for path in files}
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except Exception as error:  # a grader fault on one file must not stop the batch
-                result = _error(futures[future], f"{futures[future]}: the grader failed ({type(error).__name__})")
-                report.write_result(out_dir, result)
-            results.append(result)
-            progress.update()
-            progress.set_postfix(failed=sum(1 for r in results if r["error"] or r["stopped"]))
-            progress.write(report.line(result)) if not progress.disable else echo(report.line(result))
+            submission = grade.read_submission(path, known)
+        except (notebook.NotebookError, match.NoMatch) as error:
+            results.append(failed(path, str(error), settings.sandbox))
+            continue
+        if submission.assignment not in fingerprints:
+            fingerprints[submission.assignment] = grade.fingerprint(known[submission.assignment], settings)
+        done = _already_graded(out_dir, submission, fingerprints[submission.assignment], settings)
+        if done:
+            echo(report.line(done.to_dict()) + "  (already graded)")
+            results.append(done)
+        else:
+            pending.append(submission)
+    for result in results:
+        if result.error:
+            _write_result(out_dir, result)
+            echo(report.line(result.to_dict()))
+    if pending:
+        with cluster.connect(settings, jobs, scheduler, scheduler_file, echo) as client:
+            needed = {assignment: fingerprints[assignment] for assignment in {s.assignment for s in pending}}
+            references = _submit_references(client, known, needed, settings)
+            results += _grade_on(client, pending, references, settings, out_dir, echo)
+    return [result.to_dict() for result in results]
+
+
+def _already_graded(out_dir: Path, submission: grade.Submission, reference: str,
+                    settings: grade.Settings) -> Result | None:
+    """The stored result of these very bytes against this reference, if it graded them."""
+    path = report.result_path(out_dir, {"student": submission.student, "file": submission.file}, ".json")
+    try:
+        old = Result.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, AttributeError):  # none, half-written, or not a result
+        return None
+    same = (old.sha256, old.reference, old.sandbox) == (submission.sha256, reference, settings.sandbox)
+    return old if same and not old.error else None
+
+
+def _submit_references(client: Client, known: dict[str, Path], fingerprints: dict[str, str],
+                       settings: grade.Settings) -> dict[str, Future]:
+    """One task per assignment, keyed by its fingerprint: computed once per cluster."""
+    return {assignment: client.submit(grade.compute_reference, assignment, known[assignment].read_bytes(), key,
+                                      settings, key=f"reference-{assignment}-{key}",
+                                      resources={cluster.GRADER: 1}, retries=1)
+            for assignment, key in sorted(fingerprints.items())}
+
+
+def _grade_on(client: Client, submissions: list[grade.Submission], references: dict[str, Future],
+              settings: grade.Settings, out_dir: Path, echo) -> list[Result]:
+    """Grade ``submissions``, one task each, writing each result as it arrives."""
+    tasks = {client.submit(cluster.grade_task, submission, references[submission.assignment], settings,
+                           resources={cluster.GRADER: 1}, retries=1): submission for submission in submissions}
+    results = []
+    progress = tqdm(total=len(tasks), unit="notebook", disable=None, leave=False)
+    for future in as_completed([*references.values(), *tasks]):
+        if future not in tasks:
+            _check_reference(future, echo)
+            continue
+        result = _collect(future, tasks[future], settings, out_dir)
+        results.append(result)
+        progress.update()
+        progress.set_postfix(failed=sum(1 for r in results if r.error or r.stopped))
+        progress.write(report.line(result.to_dict())) if not progress.disable else echo(report.line(result.to_dict()))
     progress.close()
     return results
+
+
+def _check_reference(future: Future, echo) -> None:
+    try:
+        problem = future.result().error
+    except Exception as error:  # the solution's run did not start: its submissions say so too
+        problem = f"{type(error).__name__}: {error}"
+    if problem:
+        echo(f"REFERENCE PROBLEM: {problem}; its submissions are reported as errors")
+
+
+def _collect(future: Future, submission: grade.Submission, settings: grade.Settings, out_dir: Path) -> Result:
+    """The task's result, its feedback written; a grader fault is this file's error, the batch goes on."""
+    try:
+        result, html = future.result()
+    except Exception as error:
+        result, html = grade.result_of(submission, settings), None
+        result.error = f"{submission.file}: the grader failed ({type(error).__name__}: {error})"
+    if html is not None:
+        target = report.result_path(out_dir, result.to_dict(), ".html")
+        grade.write_atomically(target, html)
+        result.feedback = str(target)
+    _write_result(out_dir, result)
+    return result
+
+
+def _write_result(out_dir: Path, result: Result) -> None:
+    data = result.to_dict()
+    grade.write_atomically(report.result_path(out_dir, data, ".json"), json.dumps(data, indent=1, allow_nan=True))

@@ -1,9 +1,10 @@
 """Grade one submission: match it, build its run, run it in the sandbox, judge it.
 
-``grade_file`` is the self-contained unit of work (one file in, one result out) that
-``batch`` runs in parallel and that a cluster could run one per task. The reference values
-for each assignment come from the same pipeline on the solution, run once in a clean
-sandbox and cached by the solution's content.
+``grade_submission`` is the self-contained unit of work (a submission's bytes and its
+assignment's reference in, a result out) that ``batch`` runs as one task per file on a Dask
+cluster; ``grade_file`` does the same for one path on this machine. The reference values for
+each assignment come from the same pipeline on the solution, run once in a clean sandbox
+and cached by the solution's content.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import nbformat
 
 from grading import assemble, execute, forbid, judge, match, notebook
 from grading.generate import REPO_ROOT, SOLUTIONS_DIR
+from grading.result import Result, failed
 from grading.sandbox import Limits
 
 
@@ -40,6 +42,31 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     sandbox: bool = True
     cache_dir: Path = REPO_ROOT / "build" / "grading" / "references"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One handed-in file, read and matched once: all a worker needs to grade it."""
+
+    file: str
+    student: str
+    assignment: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An assignment's solution and what its probes recorded on it, or why the solution is broken."""
+
+    assignment: str
+    solution: bytes
+    fingerprint: str
+    recorded: dict | None = None
+    error: str | None = None
 
 
 def assignments(settings: Settings) -> dict[str, Path]:
@@ -63,7 +90,7 @@ def fingerprint(solution: Path, settings: Settings) -> str:
     return digest.hexdigest()[:16]
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     """Readers see the old file or the whole new one, never half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".part", delete=False) as file:
@@ -100,27 +127,39 @@ def _check_reference(assignment: str, reference_nb, run: execute.Run) -> dict:
     return recorded
 
 
-def reference_results(assignment: str, settings: Settings) -> dict:
-    """What the probes record on the solution (computed once, then read from the cache).
-
-    A solution that fails is cached as a failure too, so that it is not re-run per submission.
-    """
-    solution = assignments(settings)[assignment]
-    cache = settings.cache_dir / f"{assignment}-{fingerprint(solution, settings)}.json"
+def compute_reference(assignment: str, solution: bytes, key: str, settings: Settings) -> Reference:
+    """What the probes record on the solution, run once and then read from the cache (``key``
+    is its fingerprint). A solution that fails is cached as a failure too, so that it is not
+    re-run per submission."""
+    cache = settings.cache_dir / f"{assignment}-{key}.json"
     if cache.is_file():
         cached = json.loads(cache.read_text(encoding="utf-8"))
         if "reference_error" in cached:
-            raise ReferenceError(cached["reference_error"])
-        return cached
-    reference_nb = notebook.read(solution)
+            return Reference(assignment, solution, key, error=cached["reference_error"])
+        return Reference(assignment, solution, key, recorded=cached)
+    reference_nb = notebook.parse(solution, assignment)
     run = _execute(assemble.assemble(reference_nb, reference_nb), {}, settings)
     try:
         recorded = _check_reference(assignment, reference_nb, run)
     except ReferenceError as error:
-        _write_atomically(cache, json.dumps({"reference_error": str(error)}))
-        raise
-    _write_atomically(cache, json.dumps(recorded, allow_nan=True))
-    return recorded
+        write_atomically(cache, json.dumps({"reference_error": str(error)}))
+        return Reference(assignment, solution, key, error=str(error))
+    write_atomically(cache, json.dumps(recorded, allow_nan=True))
+    return Reference(assignment, solution, key, recorded=recorded)
+
+
+def load_reference(assignment: str, settings: Settings) -> Reference:
+    """The reference of ``assignment`` from its solution under ``settings.solutions_dir``."""
+    solution = assignments(settings)[assignment]
+    return compute_reference(assignment, solution.read_bytes(), fingerprint(solution, settings), settings)
+
+
+def reference_results(assignment: str, settings: Settings) -> dict:
+    """What the probes record on the solution; ReferenceError when the solution is broken."""
+    reference = load_reference(assignment, settings)
+    if reference.error:
+        raise ReferenceError(reference.error)
+    return reference.recorded
 
 
 @functools.lru_cache(maxsize=2)
@@ -183,42 +222,58 @@ def outputs_of(message: dict | None, count: int) -> list:
     return outputs
 
 
-def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, list[str]]:
-    """Grade one file. Returns ``(result, executed notebook or None, cell roles)``.
+def read_submission(path: Path, known: dict[str, Path]) -> Submission:
+    """The file, read and matched to one of the ``known`` assignments; NotebookError or NoMatch."""
+    content = notebook.read_bytes(path)
+    assignment = match.assignment_of(path, notebook.parse(content, path), list(known))
+    return Submission(str(path), match.student_of(path, assignment), assignment, content)
 
-    ``result`` is plain data: file, student, assignment, verdicts, written answers, and
-    ``error`` (why the file could not be graded) or ``stopped`` (why the run ended early).
-    """
+
+def result_of(submission: Submission, settings: Settings, reference: str | None = None) -> Result:
+    return Result(file=submission.file, student=submission.student, assignment=submission.assignment,
+                  sandbox=settings.sandbox, sha256=submission.sha256, reference=reference)
+
+
+def grade_submission(submission: Submission, reference: Reference,
+                     settings: Settings) -> tuple[Result, object | None, list[str]]:
+    """Grade one submission against its reference: ``(result, executed notebook or None, cell roles)``."""
     started = time.monotonic()
-    result = {"file": str(path), "student": match.folder_of(path), "assignment": None,
-              "verdicts": [], "written": {}, "missing_answers": [], "error": None, "stopped": None, "notes": [],
-              "sandbox": settings.sandbox}
-    try:
-        nb = notebook.read(path)
-        assignment = match.assignment_of(path, nb, list(assignments(settings)))
-    except (notebook.NotebookError, match.NoMatch) as error:
-        result["error"] = str(error)
+    result = result_of(submission, settings, reference.fingerprint)
+    if reference.error:
+        result.error = f"{submission.file}: not graded, the reference is broken: {reference.error}"
         return result, None, []
-    result["assignment"], result["student"] = assignment, match.student_of(path, assignment)
-    reference_nb = notebook.read(assignments(settings)[assignment])
-    built = assemble.assemble(reference_nb, nb)
+    reference_nb = notebook.parse(reference.solution, reference.assignment)
+    built = assemble.assemble(reference_nb, notebook.parse(submission.content, submission.file))
     try:
-        reference = reference_results(assignment, settings)
-        run = _execute(built, forbidden_at_run_time(reference), settings)
+        run = _execute(built, forbidden_at_run_time(reference.recorded), settings)
     except execute.StartError as error:
-        result["error"] = f"{path}: {error}; grade it again"
-        return result, None, []
-    except ReferenceError as error:
-        result["error"] = f"{path}: not graded, the reference is broken: {error}"
+        result.error = f"{submission.file}: {error}; grade it again"
         return result, None, []
     executed = executed_notebook(built, run)
-    test_data = _test_data(settings.data_root) if _uses_accuracy(reference) else None
-    verdicts = judge.verdicts(notebook.checks(reference_nb), reference, run.recorded, built.student_code,
+    test_data = _test_data(settings.data_root) if _uses_accuracy(reference.recorded) else None
+    verdicts = judge.verdicts(notebook.checks(reference_nb), reference.recorded, run.recorded, built.student_code,
                               run.stopped, test_data, probe_errors(run))
-    result.update(verdicts=[v.as_dict() for v in verdicts], written=built.written,
-                  missing_answers=built.missing_answers, stopped=run.stopped, notes=_limit_notes(executed, settings.limits),
-                  seconds=round(time.monotonic() - started, 2))
+    result.verdicts, result.written = [v.as_dict() for v in verdicts], built.written
+    result.missing_answers, result.stopped = built.missing_answers, run.stopped
+    result.notes = _limit_notes(executed, settings.limits)
+    result.seconds = round(time.monotonic() - started, 2)
     return result, executed, built.roles
+
+
+def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, list[str]]:
+    """Grade one file on this machine: ``(result as a dict, executed notebook or None, cell roles)``."""
+    try:
+        submission = read_submission(path, assignments(settings))
+    except (notebook.NotebookError, match.NoMatch) as error:
+        return failed(path, str(error), settings.sandbox).to_dict(), None, []
+    try:
+        reference = load_reference(submission.assignment, settings)
+    except execute.StartError as error:
+        result = result_of(submission, settings)
+        result.error = f"{path}: {error}; grade it again"
+        return result.to_dict(), None, []
+    result, executed, roles = grade_submission(submission, reference, settings)
+    return result.to_dict(), executed, roles
 
 
 def _limit_notes(executed, limits: Limits) -> list[str]:

@@ -31,6 +31,11 @@ class NotebookError(ValueError):
 
 def read(path: str | Path):
     """The notebook at ``path`` (nbformat 4), or NotebookError saying what is wrong with it."""
+    return parse(read_bytes(path), path)
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's content, or NotebookError when it is missing, unreadable or too large to be a notebook."""
     path = Path(path)
     if not path.is_file():
         raise NotebookError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
@@ -38,17 +43,25 @@ def read(path: str | Path):
         raise NotebookError(f"{path}: {path.stat().st_size / 1024**2:.0f} MB, larger than any real notebook "
                             f"({MAX_NOTEBOOK_BYTES // 1024**2} MB at most)")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        return path.read_bytes()
+    except OSError as error:
         raise NotebookError(f"{path}: cannot be read ({error})") from None
+
+
+def parse(content: bytes, name: str | Path):
+    """The notebook in ``content`` (the file ``name``), or NotebookError saying what is wrong with it."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise NotebookError(f"{name}: cannot be read ({error})") from None
     if not text.strip():
-        raise NotebookError(f"{path}: the file is empty")
+        raise NotebookError(f"{name}: the file is empty")
     try:
         nb = nbformat.reads(text, as_version=4)
         nbformat.validate(nb)
     except Exception as error:  # nbformat raises several types for bad JSON or structure
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise NotebookError(f"{path}: not a valid Jupyter notebook ({reason[:200]})") from None
+        raise NotebookError(f"{name}: not a valid Jupyter notebook ({reason[:200]})") from None
     return nb
 
 
