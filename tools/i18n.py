@@ -45,7 +45,7 @@ MARKDOWN_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "<!-- SOLUTION ONL
 COMMENT_MARKER = re.compile(r"^#+\s*(NBVAL_\w+|YOUR CODE HERE|CHECK \S+ \(\d+ points?\)|PROBE\b.*|SOLUTION ONLY"
                             r"|SKIP WHEN GRADING|(BEGIN|END) SOLUTION|noqa\b.*|type:.*)\s*$")
 # Calls whose string arguments a reader sees: printed, raised, or drawn in a figure.
-SHOWN_BY_CALL = {"print", "title", "suptitle", "xlabel", "ylabel", "set_title", "set_xlabel", "set_ylabel",
+SHOWN_BY_CALL = {"print", "bar", "barh", "title", "suptitle", "xlabel", "ylabel", "set_title", "set_xlabel", "set_ylabel",
                  "set_suptitle", "text", "annotate", "legend", "warn", "display_markdown", "Markdown"}
 SHOWN_BY_KEYWORD = {"label", "title", "xlabel", "ylabel", "labels"}
 
@@ -145,10 +145,12 @@ def call_name(call: ast.Call) -> str:
 
 
 def message_literals(tree: ast.AST) -> list[ast.expr]:
-    """String literals a reader sees: print texts, assert and exception messages, figure labels."""
+    """String literals a reader sees: docstrings, print texts, assert and exception messages, figure labels."""
     found: list[ast.expr] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assert) and node.msg is not None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and ast.get_docstring(node):
+            found.append(node.body[0].value)
+        elif isinstance(node, ast.Assert) and node.msg is not None:
             found += shown_strings(node.msg)
         elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
             found += [s for argument in node.exc.args for s in shown_strings(argument)]
@@ -465,7 +467,7 @@ def term_pattern(english: str) -> re.Pattern:
     if len(english) > 4 and english.endswith("s") and not english.endswith("ss"):
         english = english[:-1]  # "logits" also matches "logit"
     words = [re.escape(word) for word in re.split(r"[- ]", english)]
-    return re.compile(r"(?<![\w-])" + r"[- ]?".join(words) + r"(?:s|es|ed|d|ing)?(?![\w-])", re.IGNORECASE)
+    return re.compile(r"(?<![\w-])" + r"[- ]".join(words) + r"(?:s|es|ed|d|ing)?(?![\w-])", re.IGNORECASE)
 
 
 def prose_only(text: str) -> str:
@@ -476,6 +478,7 @@ def prose_only(text: str) -> str:
     text = re.sub(r"\$[^$]*\$", " ", text)
     text = re.sub(r"\]\([^)]*\)", "]", text)
     text = re.sub(r"<[^>]+>|https?://\S+", " ", text)
+    text = re.sub(r"[\w.]*(?:[a-z][A-Z]|_|[a-z]\.[a-z])[\w.]*", " ", text)  # identifiers: DataLoader, F.log_softmax
     return re.sub(r"\{[^{}]*\}", " ", text)
 
 
