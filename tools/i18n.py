@@ -384,18 +384,27 @@ def zh_path(notebook: str, zh_dir: Path = ZH_DIR) -> Path:
 
 
 def build(notebooks: list[str], root: Path = ROOT, zh_dir: Path = ZH_DIR, catalog_dir: Path = CATALOG_DIR) -> list[Path]:
-    """Write the Chinese edition of each notebook (outputs cleared: ``make zh`` executes them)."""
+    """Write the Chinese edition of each notebook whose cells changed (outputs cleared: ``make zh`` executes them)."""
     written = []
     for notebook in notebooks:
         nb = translate_notebook(nbformat.read(root / notebook, as_version=4),
                                 read_catalog(catalog_path(notebook, catalog_dir)), notebook)
         target = zh_path(notebook, zh_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(nbformat.writes(nb).rstrip("\n") + "\n", encoding="utf-8")
+        if not (target.exists() and same_cells(nbformat.read(target, as_version=4), nb)):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(nbformat.writes(nb).rstrip("\n") + "\n", encoding="utf-8")
         written.append(target)
     for folder in {path.parent for path in written} | {zh_dir / "exercises"}:
         write_matplotlibrc(folder)
     return written
+
+
+def same_cells(old, new) -> bool:
+    """True when two notebooks have the same cells (types, ids, sources): an executed one is kept."""
+    def cells(nb):
+        return [(cell.cell_type, cell.get("id"), cell.source) for cell in nb.cells]
+
+    return cells(old) == cells(new) and old.metadata.get(TRANSLATION_KEY) == new.metadata.get(TRANSLATION_KEY)
 
 
 def write_matplotlibrc(folder: Path) -> None:
