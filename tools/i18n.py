@@ -539,9 +539,12 @@ def glossary_markdown(terms: list[Term], chinese_first: bool = False) -> str:
     words = [(t.chinese, t.english) if chinese_first else (t.english, t.chinese) for t in terms if t.kind == "term"]
     for left, right in zip(words[::2], words[1::2] + [("", "")] * (len(words) % 2)):
         rows.append(f"| {left[0]} | {left[1]} | {right[0]} | {right[1]} |".replace("|  |", "| |"))
-    classes = ", ".join(f"{t.english} {t.chinese}" for t in terms if t.kind == "class")
-    intro = "Fashion-MNIST 的十个类别：" if chinese_first else "The ten Fashion-MNIST classes: "
-    return "\n".join(rows) + f"\n\n{intro}{classes}."
+    names = [t for t in terms if t.kind == "class"]
+    if chinese_first:
+        classes = "Fashion-MNIST的十个类别：" + "、".join(f"{t.chinese}（{t.english}）" for t in names) + "。"
+    else:
+        classes = "The ten Fashion-MNIST classes: " + ", ".join(f"{t.english} {t.chinese}" for t in names) + "."
+    return "\n".join(rows) + "\n\n" + classes
 
 
 def with_glossary(readme: str, table: str) -> str:
