@@ -18,7 +18,7 @@ BOOK_VENV ?= build/book-venv
 # Binder and Colab launch links need the repository on GitHub: taken from `origin`, or set it.
 BOOK_REPOSITORY_URL ?= $(shell git remote get-url origin 2>/dev/null | sed -nE 's#^(https://github\.com/|git@github\.com:)([^/]+/[^/]+)$$#https://github.com/\2#p' | sed 's/\.git$$//')
 
-.PHONY: help env run test test-ui book lab doctor bench bench-grading execute exercises grade clean
+.PHONY: help env run test test-ui book lab lab-zh doctor bench bench-grading execute exercises grade i18n zh clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -83,6 +83,26 @@ exercises: env  ## regenerate exercises/ from solutions/
 
 grade: env  ## grade submissions in the sandbox: make grade NB="files or folders" [JOBS=2] [OUT=build/grades]
 	$(PY) -m grading grade $(NB) --jobs $(or $(JOBS),1) --out $(or $(OUT),build/grades)
+
+i18n: env  ## update the Chinese catalogs (i18n/zh_CN/*.po) from the English notebooks; list what needs translating
+	$(PY) -m tools.i18n update
+	$(PY) -m tools.i18n readme
+
+ZH_NOTEBOOKS = $(addprefix zh/,$(shell grep -v '^\s*\(#\|$$\)' i18n/MANIFEST))
+
+zh: env  ## build the Chinese notebooks (zh/) from the English ones and the catalogs, execute them, make their exercises
+	$(PY) -m tools.i18n build
+	FASHION_MNIST_STRICT=1 $(RUN_NOTEBOOKS) --run-timeout $(EXECUTE_TIMEOUT) --inplace $(ZH_NOTEBOOKS)
+	$(PY) -m tools.i18n exercises
+
+LAB_ZH_SETTINGS := build/lab-zh/settings
+
+lab-zh: env  ## JupyterLab in Chinese on the Chinese edition (zh/), notebook 02 in front
+	@mkdir -p $(LAB_ZH_SETTINGS)/@jupyterlab/translation-extension
+	@echo '{"locale": "zh_CN"}' > $(LAB_ZH_SETTINGS)/@jupyterlab/translation-extension/plugin.jupyterlab-settings
+	@$(VENV)/bin/jupyter trust $(wildcard zh/*/*.ipynb) > /dev/null
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)/zh" --LabApp.user_settings_dir="$(CURDIR)/$(LAB_ZH_SETTINGS)" \
+		$(if $(filter 0,$(shell id -u)),--allow-root) notebooks/02_numerical_stability.ipynb
 
 clean:  ## remove the environment and build outputs (not the data)
 	rm -rf $(VENV) build

@@ -16,11 +16,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from utils.fonts import use_cjk_font
+
 FONT_SIZE = 11  # points: about 15 px at matplotlib's 100 dpi, just above JupyterLab's 14-px body text
 MAX_WIDTH = 9.0  # inches: 900 px at 100 dpi, the output area of a 1000-px-wide notebook (no shrinking)
 TITLE_LINE = 0.3  # inches of height per line of an image title
 
 plt.rcParams["font.size"] = FONT_SIZE  # ticks, labels and legends follow it; titles are 1.2x
+use_cjk_font()  # Chinese labels (the Chinese edition) draw from a CJK font, never as empty boxes
 
 
 def in_notebook() -> bool:
