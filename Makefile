@@ -87,6 +87,7 @@ grade: env  ## grade submissions in the sandbox: make grade NB="files or folders
 i18n: env  ## update the Chinese catalogs (i18n/zh_CN/*.po) from the English notebooks; list what needs translating
 	$(PY) -m tools.i18n update
 	$(PY) -m tools.i18n readme
+	$(PY) -m grading.messages
 
 ZH_NOTEBOOKS = $(addprefix zh/,$(shell grep -v '^\s*\(#\|$$\)' i18n/MANIFEST))
 

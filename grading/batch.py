@@ -124,7 +124,7 @@ def grade_all(paths: list[Path], settings: grade.Settings, out_dir: Path, jobs: 
     """
     files, errors = find_submissions(paths)
     results = [Result.from_dict(error) for error in errors]
-    known = grade.assignments(settings)
+    known = grade.editions(settings)
     fingerprints: dict[str, str] = {}
     pending = []
     for path in files:
@@ -133,9 +133,9 @@ def grade_all(paths: list[Path], settings: grade.Settings, out_dir: Path, jobs: 
         except (notebook.NotebookError, match.NoMatch) as error:
             results.append(failed(path, str(error), settings.sandbox))
             continue
-        if submission.assignment not in fingerprints:
-            fingerprints[submission.assignment] = grade.fingerprint(known[submission.assignment], settings)
-        done = _already_graded(out_dir, submission, fingerprints[submission.assignment], settings)
+        if submission.edition not in fingerprints:
+            fingerprints[submission.edition] = grade.fingerprint(known[submission.edition], settings)
+        done = _already_graded(out_dir, submission, fingerprints[submission.edition], settings)
         if done:
             echo(report.line(done.to_dict()) + "  (already graded)")
             results.append(done)
@@ -147,7 +147,7 @@ def grade_all(paths: list[Path], settings: grade.Settings, out_dir: Path, jobs: 
             echo(report.line(result.to_dict()))
     if pending:
         with cluster.connect(settings, jobs, scheduler, scheduler_file, echo) as client:
-            needed = {assignment: fingerprints[assignment] for assignment in {s.assignment for s in pending}}
+            needed = {edition: fingerprints[edition] for edition in {s.edition for s in pending}}
             references = _submit_references(client, known, needed, settings)
             results += _grade_on(client, pending, references, settings, out_dir, echo)
     return [result.to_dict() for result in results]
@@ -167,17 +167,18 @@ def _already_graded(out_dir: Path, submission: grade.Submission, reference: str,
 
 def _submit_references(client: Client, known: dict[str, Path], fingerprints: dict[str, str],
                        settings: grade.Settings) -> dict[str, Future]:
-    """One task per assignment, keyed by its fingerprint: computed once per cluster."""
-    return {assignment: client.submit(grade.compute_reference, assignment, known[assignment].read_bytes(), key,
-                                      settings, key=f"reference-{assignment}-{key}",
-                                      resources={cluster.GRADER: 1}, retries=1)
-            for assignment, key in sorted(fingerprints.items())}
+    """One task per edition (an assignment, or its translation), keyed by its fingerprint:
+    computed once per cluster."""
+    return {edition: client.submit(grade.compute_reference, edition, known[edition].read_bytes(), key,
+                                   settings, key=f"reference-{edition}-{key}",
+                                   resources={cluster.GRADER: 1}, retries=1)
+            for edition, key in sorted(fingerprints.items())}
 
 
 def _grade_on(client: Client, submissions: list[grade.Submission], references: dict[str, Future],
               settings: grade.Settings, out_dir: Path, echo) -> list[Result]:
     """Grade ``submissions``, one task each, writing each result as it arrives."""
-    tasks = {client.submit(cluster.grade_task, submission, references[submission.assignment], settings,
+    tasks = {client.submit(cluster.grade_task, submission, references[submission.edition], settings,
                            resources={cluster.GRADER: 1}, retries=1): submission for submission in submissions}
     results = []
     progress = tqdm(total=len(tasks), unit="notebook", disable=None, leave=False)

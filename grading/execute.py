@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grading import sandbox
+from grading.messages import say
 from grading.sandbox import Limits
 
 MAX_MESSAGE_BYTES = 64 * 1024**2  # one line from the runner
@@ -133,31 +134,32 @@ def _send(process: subprocess.Popen, message: dict) -> bool:
 def _cell_label(cells: list[tuple[int, str]], index: int | None) -> str:
     sources = dict(cells)
     if index not in sources:
-        return "a cell"
+        return say("a cell")
     first = sources[index].strip().split("\n", 1)[0][:60]
-    return f"cell {index + 1} ({first!r})" if first else f"cell {index + 1}"
+    return say("cell {number} ({first!r})", number=index + 1, first=first) if first else say("cell {number}", number=index + 1)
 
 
 def _run_cells(process, channel: Channel, cells, limits: Limits, run: Run, deadline: float) -> bool:
     """Stage 1: every cell, each within its own limit. True when they all ran, in order."""
     if not _send(process, {"cells": cells}):
-        run.stopped = "the sandbox ended before the first cell"
+        run.stopped = say("the sandbox ended before the first cell")
         return False
     expected = [index for index, _ in cells]
     running, cell_deadline = None, deadline
     while True:
         message = channel.next(min(deadline, cell_deadline))
         if message is None:
-            run.stopped = f"the notebook ended the run at {_cell_label(cells, running)} (exit, crash or memory)"
+            run.stopped = say("the notebook ended the run at {cell} (exit, crash or memory)", cell=_cell_label(cells, running))
             return False
         if message.get("timeout"):
-            run.stopped = (f"{_cell_label(cells, running)} ran over {limits.cell_seconds} s and was stopped"
+            cell = _cell_label(cells, running)
+            run.stopped = (say("{cell} ran over {seconds} s and was stopped", cell=cell, seconds=limits.cell_seconds)
                            if time.monotonic() < deadline else
-                           f"the notebook ran over {limits.notebook_seconds} s in all and was stopped "
-                           f"at {_cell_label(cells, running)}")
+                           say("the notebook ran over {seconds} s in all and was stopped at {cell}",
+                               seconds=limits.notebook_seconds, cell=cell))
             return False
         if message.get("too_large") or message.get("malformed"):
-            run.stopped = "the notebook wrote to the grader's channel and the run was stopped"
+            run.stopped = say("the notebook wrote to the grader's channel and the run was stopped")
             return False
         if "start" in message and message["start"] in expected[len(run.outputs):len(run.outputs) + 1]:
             running, cell_deadline = message["start"], time.monotonic() + limits.cell_seconds
@@ -174,20 +176,22 @@ def _run_probes(process, channel: Channel, probes, forbidden, recorder: str, san
     nonce = secrets.token_hex(16)
     if not _send(process, {"probes": probes, "forbidden": forbidden, "recorder": recorder,
                            "sandboxed": sandboxed, "nonce": nonce}):
-        run.stopped = "the sandbox ended before the hidden tests"
+        run.stopped = say("the sandbox ended before the hidden tests")
         return
     while True:
         message = channel.next(deadline)
         if message is None or message.get("too_large") or message.get("malformed"):
-            run.stopped = "the run ended during the hidden tests (exit, crash or memory)"
+            run.stopped = say("the run ended during the hidden tests (exit, crash or memory)")
             return
         if message.get("timeout"):
-            run.stopped = f"the hidden tests ran past the notebook's limit of {limit_seconds} s and were stopped"
+            run.stopped = say("the hidden tests ran past the notebook's limit of {seconds} s and were stopped",
+                              seconds=limit_seconds)
             return
         results = message.get("results")
         if isinstance(results, dict) and message.get("nonce") == nonce:
-            if isinstance(results.get("refused"), str):
-                run.stopped = results["refused"][:200] + ", so the hidden tests did not run"
+            if "refused" in results:  # the runner's word for what is left running, never its text
+                left = say("a process") if results["refused"] == "process" else say("a thread")
+                run.stopped = say("your code left {what} running, so the hidden tests did not run", what=left)
             else:
                 run.recorded = results.get("recorded") if isinstance(results.get("recorded"), dict) else None
                 errors = results.get("errors")

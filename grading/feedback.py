@@ -29,6 +29,8 @@ from collections.abc import Iterator
 import bleach
 from markdown_it import MarkdownIt
 
+from grading.messages import say
+
 SHOWN_ROLES = ("given", "answer", "added")  # probe, setup and save cells stay hidden
 MARKDOWN_CHARS = 10_000  # per markdown cell
 CODE_CHARS = 20_000  # per code cell's source
@@ -37,7 +39,6 @@ TOTAL_CHARS = 200_000  # all the text of the page
 MAX_IMAGES = 20
 IMAGE_BYTES = 2 * 1024**2
 RENDER_SECONDS = 20
-CUT_NOTE = "[cut by the grader: {} more characters]"
 ANSI_CODE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SAFE_SCHEMES = ("http", "https")
@@ -89,7 +90,8 @@ class Budget:
         """``(kept text, cut note or "")``."""
         kept = text[: max(0, min(limit, self.left))]
         self.left -= len(kept)
-        return kept, (CUT_NOTE.format(len(text) - len(kept)) if len(kept) < len(text) else "")
+        return kept, (say("[cut by the grader: {count} more characters]", count=len(text) - len(kept))
+                      if len(kept) < len(text) else "")
 
 
 @contextlib.contextmanager
@@ -209,7 +211,7 @@ def render(summary: str, executed, roles: list[str], title: str) -> str:
 
 def plain(summary: str, title: str) -> str:
     """The page when the notebook could not be shown: the verdicts only."""
-    return document(title, sanitise(summary) + "<p>The grader could not show your notebook here.</p>")
+    return document(title, sanitise(summary) + f"<p>{html.escape(say('The grader could not show your notebook here.'))}</p>")
 
 
 def render_within_limit(summary: str, executed, roles: list[str], title: str,
@@ -219,5 +221,6 @@ def render_within_limit(summary: str, executed, roles: list[str], title: str,
         with time_limit(seconds):
             return render(summary, executed, roles, title), None
     except Exception as error:  # a hostile notebook must never lose the student's row
-        note = f"the feedback shows the verdicts only (rendering the notebook failed: {type(error).__name__})"
+        note = say("the feedback shows the verdicts only (rendering the notebook failed: {error})",
+                   error=type(error).__name__)
         return plain(summary, title), note

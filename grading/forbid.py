@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Iterable, Iterator
 
+from grading.messages import say
+
 _LOG_SUM_EXP = ("logsumexp", "logaddexp", "logaddexp2", "logcumsumexp", "reduce_logsumexp", "softplus",
                 "logsigmoid", "log_expit", "softmax", "log_softmax", "softmin", "gumbel_softmax",
                 "cross_entropy", "binary_cross_entropy_with_logits", "distributions")
@@ -66,18 +68,19 @@ def violations(student_code: list[str], function: str, names: list[str]) -> list
     """The grader's reasons why ``function`` breaks a rule forbidding ``names`` (empty: none)."""
     program = Program(student_code)
     used = program.reach(program.names.get(function, []))
-    reasons = [f"{function} uses {name}{_like(name, original)}, which this question does not allow"
+    reasons = [say("{function} uses {name}{like}, which this question does not allow", function=function, name=name,
+                   like=_like(name, original))
                for name, original in _forbidden(names).items() if _uses(used, name)]
     everything = program.reach(program.trees, enter_functions=False)
     everything.add(used)
-    reasons += [f"your code uses {name}, which a question that forbids functions does not allow"
+    reasons += [say("your code uses {name}, which a question that forbids functions does not allow", name=name)
                 for name in sorted(everything.identifiers & DYNAMIC)]
     if any(not _library(module) for module in everything.modules):
-        reasons.append("your code imports a module that is not a library of the course, "
-                       "which a question that forbids functions does not allow")
+        reasons.append(say("your code imports a module that is not a library of the course, "
+                           "which a question that forbids functions does not allow"))
     if program.magics:
-        reasons.append("your code uses IPython magics or shell commands, "
-                       "which a question that forbids functions does not allow")
+        reasons.append(say("your code uses IPython magics or shell commands, "
+                           "which a question that forbids functions does not allow"))
     return reasons
 
 
@@ -96,7 +99,7 @@ def _forbidden(names: list[str]) -> dict[str, str]:
 
 
 def _like(name: str, original: str) -> str:
-    return "" if name == original else f" (it does what {original} does)"
+    return "" if name == original else say(" (it does what {original} does)", original=original)
 
 
 def _normal(text: str) -> str:

@@ -23,10 +23,13 @@ from pathlib import Path
 
 import nbformat
 
-from grading import assemble, execute, forbid, judge, match, notebook
+from grading import assemble, execute, forbid, judge, match, messages, notebook
 from grading.generate import REPO_ROOT, SOLUTIONS_DIR
 from grading.result import Result, failed
 from grading.sandbox import Limits
+
+
+TRANSLATION_KEY = "workbook_translation"  # notebook metadata of a translated edition (tools/i18n.py)
 
 
 class ReferenceError(RuntimeError):
@@ -42,6 +45,8 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     sandbox: bool = True
     cache_dir: Path = REPO_ROOT / "build" / "grading" / "references"
+    # language -> folder of translated solutions; a submission in that language is graded against them
+    translated_solutions: dict = field(default_factory=lambda: {"zh_CN": REPO_ROOT / "zh" / "solutions"})
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,16 @@ class Submission:
     student: str
     assignment: str
     content: bytes
+    language: str = messages.ENGLISH
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.content).hexdigest()
+
+    @property
+    def edition(self) -> str:
+        """The solution it is graded against: the assignment's, or its translation's."""
+        return edition(self.assignment, self.language)
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,27 @@ class Reference:
 def assignments(settings: Settings) -> dict[str, Path]:
     """``{assignment id: solution notebook}``."""
     return {path.stem: path for path in sorted(settings.solutions_dir.glob(notebook.NOTEBOOK_GLOB))}
+
+
+def edition(assignment: str, language: str) -> str:
+    return assignment if language == messages.ENGLISH else f"{assignment}.{language}"
+
+
+def editions(settings: Settings) -> dict[str, Path]:
+    """``{edition: solution}``: every assignment under its id, every translated solution of one
+    under ``id.language`` (e.g. ``03_realsoftmax.zh_CN``)."""
+    found = assignments(settings)
+    for language, folder in settings.translated_solutions.items():
+        found.update({edition(path.stem, language): path for path in sorted(Path(folder).glob(notebook.NOTEBOOK_GLOB))
+                      if path.stem in found})
+    return found
+
+
+def language_of(nb, assignment: str, solutions: dict[str, Path]) -> str:
+    """The language a notebook says it is in (``workbook_translation``), if that edition exists."""
+    stamped = nb.metadata.get(TRANSLATION_KEY)
+    language = stamped.get("language") if isinstance(stamped, dict) else None
+    return language if isinstance(language, str) and edition(assignment, language) in solutions else messages.ENGLISH
 
 
 def fingerprint(solution: Path, settings: Settings) -> str:
@@ -148,10 +180,11 @@ def compute_reference(assignment: str, solution: bytes, key: str, settings: Sett
     return Reference(assignment, solution, key, recorded=recorded)
 
 
-def load_reference(assignment: str, settings: Settings) -> Reference:
-    """The reference of ``assignment`` from its solution under ``settings.solutions_dir``."""
-    solution = assignments(settings)[assignment]
-    return compute_reference(assignment, solution.read_bytes(), fingerprint(solution, settings), settings)
+def load_reference(assignment: str, settings: Settings, language: str = messages.ENGLISH) -> Reference:
+    """The reference of ``assignment`` (in ``language``) from its solution."""
+    key = edition(assignment, language)
+    solution = editions(settings)[key]
+    return compute_reference(key, solution.read_bytes(), fingerprint(solution, settings), settings)
 
 
 def reference_results(assignment: str, settings: Settings) -> dict:
@@ -186,7 +219,8 @@ def forbidden_at_run_time(reference: dict) -> dict[str, list[dict]]:
 
 def probe_errors(run: execute.Run) -> dict[str, str]:
     """``{question: error name}``: only names of Python's own exceptions, written by the grader."""
-    return {question: name if name.isidentifier() and isinstance(getattr(builtins, name, None), type) else "an error"
+    return {question: name if name.isidentifier() and isinstance(getattr(builtins, name, None), type)
+            else messages.say("an error")
             for question, name in run.errors.items()}
 
 
@@ -222,21 +256,31 @@ def outputs_of(message: dict | None, count: int) -> list:
     return outputs
 
 
-def read_submission(path: Path, known: dict[str, Path]) -> Submission:
-    """The file, read and matched to one of the ``known`` assignments; NotebookError or NoMatch."""
+def read_submission(path: Path, solutions: dict[str, Path]) -> Submission:
+    """The file, read and matched to one of the assignments of ``solutions`` (from ``editions``),
+    with its language; NotebookError or NoMatch."""
     content = notebook.read_bytes(path)
-    assignment = match.assignment_of(path, notebook.parse(content, path), list(known))
-    return Submission(str(path), match.student_of(path, assignment), assignment, content)
+    nb = notebook.parse(content, path)
+    assignment = match.assignment_of(path, nb, [name for name in solutions if "." not in name])
+    return Submission(str(path), match.student_of(path, assignment), assignment, content,
+                      language_of(nb, assignment, solutions))
 
 
 def result_of(submission: Submission, settings: Settings, reference: str | None = None) -> Result:
     return Result(file=submission.file, student=submission.student, assignment=submission.assignment,
-                  sandbox=settings.sandbox, sha256=submission.sha256, reference=reference)
+                  sandbox=settings.sandbox, sha256=submission.sha256, reference=reference, language=submission.language)
 
 
 def grade_submission(submission: Submission, reference: Reference,
                      settings: Settings) -> tuple[Result, object | None, list[str]]:
-    """Grade one submission against its reference: ``(result, executed notebook or None, cell roles)``."""
+    """Grade one submission against its reference: ``(result, executed notebook or None, cell roles)``,
+    the reasons in the submission's language."""
+    with messages.speaking(submission.language):
+        return _grade_submission(submission, reference, settings)
+
+
+def _grade_submission(submission: Submission, reference: Reference,
+                      settings: Settings) -> tuple[Result, object | None, list[str]]:
     started = time.monotonic()
     result = result_of(submission, settings, reference.fingerprint)
     if reference.error:
@@ -263,11 +307,11 @@ def grade_submission(submission: Submission, reference: Reference,
 def grade_file(path: Path, settings: Settings) -> tuple[dict, object | None, list[str]]:
     """Grade one file on this machine: ``(result as a dict, executed notebook or None, cell roles)``."""
     try:
-        submission = read_submission(path, assignments(settings))
+        submission = read_submission(path, editions(settings))
     except (notebook.NotebookError, match.NoMatch) as error:
         return failed(path, str(error), settings.sandbox).to_dict(), None, []
     try:
-        reference = load_reference(submission.assignment, settings)
+        reference = load_reference(submission.assignment, settings, submission.language)
     except execute.StartError as error:
         result = result_of(submission, settings)
         result.error = f"{path}: {error}; grade it again"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from grading.messages import say
+
 from grading import forbid
 
 
@@ -40,22 +42,22 @@ class BadValue(ValueError):
 def as_array(plain) -> np.ndarray:
     """A recorded ``{"shape", "data"}`` as a float64 array (BadValue if malformed)."""
     if not isinstance(plain, dict) or not isinstance(plain.get("shape"), list) or not isinstance(plain.get("data"), list):
-        raise BadValue("not a recorded array")
+        raise BadValue(say("not a recorded array"))
     shape = plain["shape"]
     if not all(isinstance(n, int) and n >= 0 for n in shape) or math.prod(shape) != len(plain["data"]):
-        raise BadValue("shape and data do not agree")
+        raise BadValue(say("shape and data do not agree"))
     if not all(isinstance(x, (int, float)) for x in plain["data"]):
-        raise BadValue("data must be numbers")
+        raise BadValue(say("data must be numbers"))
     return np.asarray(plain["data"], dtype=np.float64).reshape(shape)
 
 
 def _differences(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | None:
     """Why ``got`` is not ``want`` within the tolerances, or None when it is."""
     if got.shape != want.shape:
-        return f"has shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+        return say("has shape {got}, expected {want}", got=tuple(got.shape), want=tuple(want.shape))
     same_special = (np.isnan(got) == np.isnan(want)).all() and (np.isinf(want) <= (got == want)).all()
     if not same_special:
-        return "has inf or nan where the correct result is finite, or the other way round"
+        return say("has inf or nan where the correct result is finite, or the other way round")
     finite = np.isfinite(want)
     if not finite.any():
         return None
@@ -64,8 +66,8 @@ def _differences(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) ->
     if (error <= allowed).all():
         return None
     worst = int(np.argmax(error - allowed))
-    return (f"differs from the correct result by up to {error[worst]:.3g} "
-            f"(allowed: {allowed[worst]:.3g})")
+    return say("differs from the correct result by up to {error:.3g} (allowed: {allowed:.3g})",
+               error=error[worst], allowed=allowed[worst])
 
 
 def judge_value(label: str, how: dict, got, expected, student_values: dict, test_data,
@@ -76,7 +78,7 @@ def judge_value(label: str, how: dict, got, expected, student_values: dict, test
         with np.errstate(all="ignore"):
             return _judge_value(label, how, got, expected, student_values, test_data, raised)
     except (ArithmeticError, ValueError, TypeError, KeyError, IndexError, RecursionError, MemoryError):
-        return f"{label}: the value your code gave could not be compared with the correct one"
+        return say("{label}: the value your code gave could not be compared with the correct one", label=label)
 
 
 def _judge_value(label: str, how: dict, got, expected, student_values: dict, test_data,
@@ -84,11 +86,11 @@ def _judge_value(label: str, how: dict, got, expected, student_values: dict, tes
     kind = how.get("judge", "close")
     try:
         if got is None:
-            return f"{label}: your code raised {raised}" if raised else f"{label}: no value (the code did not run)"
-        if kind == "equal" and not isinstance(got, (dict, list, str, int, float, bool)):
-            return f"{label}: not the expected value"
+            return (say("{label}: your code raised {error}", label=label, error=raised) if raised
+                    else say("{label}: no value (the code did not run)", label=label))
         if kind == "equal":
-            return None if got == expected else f"{label}: not the expected value"
+            same = isinstance(got, (dict, list, str, int, float, bool)) and got == expected
+            return None if same else say("{label}: not the expected value", label=label)
         if kind == "accuracy":
             return _judge_accuracy(label, got, how, test_data)
         value = as_array(got)
@@ -97,45 +99,46 @@ def _judge_value(label: str, how: dict, got, expected, student_values: dict, tes
         elif kind == "differs":
             other = student_values.get(how.get("target"))
             if other is None:
-                return f"{label}: nothing to compare with"
+                return say("{label}: nothing to compare with", label=label)
             other = as_array(other)
             same = other.shape == value.shape and np.allclose(value, other, rtol=0, atol=float(how["atol"]))
-            reason = "gives the same result every time; it should vary (e.g. with the seed)" if same else None
+            reason = say("gives the same result every time; it should vary (e.g. with the seed)") if same else None
         elif kind == "range":
             low = -math.inf if how.get("low") is None else float(how["low"])
             high = math.inf if how.get("high") is None else float(how["high"])
             inside = np.isfinite(value).all() and (value >= low).all() and (value <= high).all()
-            reason = None if inside else f"should lie between {low:g} and {high:g}"
+            reason = None if inside else say("should lie between {low:g} and {high:g}", low=low, high=high)
         else:
-            return f"{label}: the reference asks for an unknown judge {kind!r}"
+            return say("{label}: the reference asks for an unknown judge {kind!r}", label=label, kind=kind)
     except BadValue as error:
-        return f"{label}: the recorded value is malformed ({error})"
-    return None if reason is None else f"{label}: {reason}"
+        return say("{label}: the recorded value is malformed ({error})", label=label, error=error)
+    return None if reason is None else say("{label}: {reason}", label=label, reason=reason)
 
 
 def _judge_accuracy(label: str, got, how: dict, test_data) -> str | None:
     """Test accuracy of an exported linear model, computed here on the real test set."""
     if not isinstance(got, dict) or not isinstance(got.get("dict"), dict):
-        return f"{label}: expected the model's weight and bias"
+        return say("{label}: expected the model's weight and bias", label=label)
     parts = got["dict"]
     try:
         weight, bias = as_array(parts.get("weight")), as_array(parts.get("bias")).reshape(-1)
         mean = as_array(parts["mean"]).reshape(-1) if "mean" in parts else 0.0
         scale = as_array(parts["scale"]).reshape(-1) if "scale" in parts else 1.0
     except BadValue as error:
-        return f"{label}: the exported model is malformed ({error})"
+        return say("{label}: the exported model is malformed ({error})", label=label, error=error)
     images, labels = test_data
     if weight.shape == (10, images.shape[1]):
         weight = weight.T
     if weight.shape != (images.shape[1], 10) or bias.shape != (10,):
-        return f"{label}: the model must map {images.shape[1]} pixels to 10 classes"
+        return say("{label}: the model must map {pixels} pixels to 10 classes", label=label, pixels=images.shape[1])
     with np.errstate(all="ignore"):
         logits = ((images - mean) / scale) @ weight + bias
     accuracy = float((logits.argmax(axis=1) == labels).mean())
     needed = float(how["min_accuracy"])
     if accuracy >= needed:
         return None
-    return f"{label}: test accuracy {accuracy:.4f}, at least {needed:.4f} expected"
+    return say("{label}: test accuracy {accuracy:.4f}, at least {needed:.4f} expected", label=label, accuracy=accuracy,
+               needed=needed)
 
 
 def test_set(data_root: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -169,6 +172,6 @@ def verdicts(questions: dict[str, int], reference: dict, recorded: dict | None, 
         for rule in reference.get("forbidden", {}).get(question, []):
             reasons += forbid.violations(student_code, rule["function"], rule["names"])
         if reasons and stopped and not mine:
-            reasons = [f"not graded: {stopped}"]
+            reasons = [say("not graded: {why}", why=stopped)]
         out.append(Verdict(question, 0 if reasons else points, points, "; ".join(reasons) or "passed"))
     return out

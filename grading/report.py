@@ -21,6 +21,7 @@ import unicodedata
 from pathlib import Path
 
 from grading import feedback
+from grading.messages import say, speaking
 
 MAX_RESULT_BYTES = 64 * 1024**2  # a result holds at most a notebook's written answers (50 MB)
 MAX_NAME_CHARS = 100
@@ -71,23 +72,32 @@ def score(result: dict) -> tuple[int, int]:
 
 
 def summary_html(result: dict) -> str:
-    """The verdicts as an HTML table, for the top of the feedback file (every text escaped)."""
+    """The verdicts as an HTML table, for the top of the feedback file (every text escaped),
+    in the submission's language."""
+    with speaking(result.get("language")):
+        return _summary_html(result)
+
+
+def _summary_html(result: dict) -> str:
     rows = "".join(f"<tr><td>{html.escape(v['question'])}</td><td>{v['points']} / {v['max_points']}</td>"
                    f"<td>{html.escape(v['status'])}</td></tr>" for v in result["verdicts"])
     got, most = score(result)
     notes = []
     if result.get("stopped"):
-        notes.append(f"The run stopped early: {result['stopped']}.")
+        notes.append(say("The run stopped early: {why}.", why=result["stopped"]))
     notes += [note + "." for note in result.get("notes", [])]
     if result.get("missing_answers"):
-        notes.append("Answer cells not found in your notebook: " + ", ".join(result["missing_answers"]) + ".")
+        notes.append(say("Answer cells not found in your notebook: {cells}.", cells=", ".join(result["missing_answers"])))
     if result["written"]:
-        notes.append("Written answers (" + ", ".join(result["written"]) + ") are read and marked by hand.")
+        notes.append(say("Written answers ({labels}) are read and marked by hand.", labels=", ".join(result["written"])))
     paragraphs = "".join(f"<p>{html.escape(note)}</p>" for note in notes)
-    return (f'<section class="feedback"><h1>Feedback: {html.escape(result["assignment"] or "")}</h1>'
-            f'<table><thead><tr><th>question</th><th>points</th><th>result</th></tr></thead><tbody>{rows}'
-            f"<tr><th>total</th><th>{got} / {most}</th><th></th></tr></tbody></table>{paragraphs}"
-            "<p>Below: your notebook as the grader ran it (the hidden tests are not shown).</p></section>")
+    heading = say("Feedback: {assignment}", assignment=result["assignment"] or "")
+    columns = "".join(f"<th>{html.escape(name)}</th>" for name in (say("question"), say("points"), say("result")))
+    return (f'<section class="feedback"><h1>{html.escape(heading)}</h1>'
+            f"<table><thead><tr>{columns}</tr></thead><tbody>{rows}"
+            f"<tr><th>{html.escape(say('total'))}</th><th>{got} / {most}</th><th></th></tr></tbody></table>{paragraphs}"
+            f"<p>{html.escape(say('Below: your notebook as the grader ran it (the hidden tests are not shown).'))}</p>"
+            "</section>")
 
 
 def write_feedback(out_dir: Path, result: dict, executed, roles: list[str]) -> Path:
@@ -96,8 +106,9 @@ def write_feedback(out_dir: Path, result: dict, executed, roles: list[str]) -> P
     Built by ``feedback`` within a time limit; if that fails, the page holds the verdicts
     only and ``result["notes"]`` says so.
     """
-    title = f"Feedback: {result['assignment'] or ''}"
-    page, failure = feedback.render_within_limit(summary_html(result), executed, roles, title)
+    with speaking(result.get("language")):
+        title = say("Feedback: {assignment}", assignment=result["assignment"] or "")
+        page, failure = feedback.render_within_limit(summary_html(result), executed, roles, title)
     if failure:
         result["notes"] = [*result.get("notes", []), failure]
     target = result_path(out_dir, result, ".html")

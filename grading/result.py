@@ -30,6 +30,7 @@ class Result:
     feedback: str | None = None
     sha256: str | None = None
     reference: str | None = None
+    language: str | None = None  # of the submission, and of its feedback
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -214,18 +214,18 @@ def restore(saved: dict, modules_before: dict) -> None:
 
 
 def still_running(baseline_threads: int, sandboxed: bool) -> str | None:
-    """Why the probes must not run: a thread or a process the cells left behind, else None.
+    """What the cells left running ("thread" or "process"), so that the probes must not run; else None.
 
     In the sandbox's own PID namespace every other process was started by the cells.
     """
     threads = len(os.listdir("/proc/self/task"))
     if threads > baseline_threads:
-        return "your code left a thread running"
+        return "thread"
     if not sandboxed:
         return None
     mine = {os.getpid(), os.getppid(), 1}
     others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in mine]
-    return "your code left a process running" if others else None
+    return "process" if others else None
 
 
 def forbidding(names: list[str]):

@@ -30,9 +30,10 @@ from grading.notebook import ANSWER_FACTS_KEY, NOTEBOOK_GLOB
 
 SOLUTIONS = sorted(SOLUTIONS_DIR.glob(NOTEBOOK_GLOB))
 PENDING = {"05_exponential_family", "06_log_partition", "08_information_codes", "09_bradley_terry"}  # facts added elsewhere
-STUDENT_NOTEBOOKS = sorted((REPO_ROOT / "exercises").glob(NOTEBOOK_GLOB))
-COURSE_NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
-STUDENT_PAGES = [REPO_ROOT / "README.md", REPO_ROOT / "book" / "intro.md"]
+# The Chinese edition (zh/) is scanned too: its code, formulas and numbers are the English ones.
+STUDENT_NOTEBOOKS = sorted([*(REPO_ROOT / "exercises").glob(NOTEBOOK_GLOB), *(REPO_ROOT / "zh" / "exercises").glob(NOTEBOOK_GLOB)])
+COURSE_NOTEBOOKS = sorted([*(REPO_ROOT / "notebooks").glob("*.ipynb"), *(REPO_ROOT / "zh" / "notebooks").glob("*.ipynb")])
+STUDENT_PAGES = [REPO_ROOT / "README.md", REPO_ROOT / "README.zh-CN.md", REPO_ROOT / "book" / "intro.md"]
 TEXT_OUTPUTS = ("text/plain", "text/markdown", "text/html", "text/latex", "image/svg+xml", "application/json")
 
 
