@@ -152,6 +152,10 @@ return net, curves, best
 FORBIDDEN = {
     "03 real_softmax through torch.logaddexp": (A03, {"f03694c3": ["return torch.logaddexp(a, b)"]}, {"3.1"}),
     "03 gap through real_softmax": (A03, {"a6b02ee0": ["return real_softmax(torch.zeros_like(d), -d)"]}, {"3.3"}),
+    "03 real_softmax through softplus (does what logaddexp does)": (
+        A03, {"f03694c3": ["return torch.maximum(a, b) + torch.nn.functional.softplus(-(a - b).abs())"]}, {"3.1"}),
+    "03 real_softmax through an alias of torch.logaddexp": (
+        A03, {"f03694c3": ["add = getattr(torch, 'logadd' + 'exp')\nreturn add(a, b)"]}, {"3.1"}),
 }
 
 

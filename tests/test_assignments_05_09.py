@@ -69,6 +69,17 @@ def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     mean = (p * v).sum()
     return (p * (v - mean) ** 2).sum()
 """),
+    "05 variance_of through the autograd second derivative": ("05", "32304e99", "5.3", """
+def second_derivative_along(o: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    t = torch.zeros((), requires_grad=True)
+    (first,) = torch.autograd.grad(F.cross_entropy(o + t * v, y), t, create_graph=True)
+    (second,) = torch.autograd.grad(first, t)
+    return second
+
+
+def variance_of(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    return second_derivative_along(torch.log(p), torch.tensor(0), v)
+"""),
     "05 variance_of forgets to subtract the mean": ("05", "32304e99", "5.3", """
 def second_derivative_along(o: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     t = torch.zeros((), requires_grad=True)
@@ -336,6 +347,7 @@ ROUNDS = [
     ["06 log_partition_stable hides torch.logsumexp in a helper",
      "06 hessian_eigenvalues closed form with the scale read off torch.logsumexp"],
     ["06 hessian_eigenvalues from fourth-order differences of torch.logsumexp"],
+    ["05 variance_of through the autograd second derivative"],
     ["06 hessian_eigenvalues with torch.func.hessian of the Tensor method"],
     ["07 last_good bisects Python floats, not the values of the format"],
     ["07 exp limits from log(finfo.max) and log(finfo.tiny)", "07 naive_softmax subtracts the maximum"],
