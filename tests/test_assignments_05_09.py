@@ -21,6 +21,29 @@ from grading import notebook
 from grading.generate import EXERCISES_DIR, SOLUTIONS_DIR
 from grading.grade import Settings, grade_file
 
+
+# The rest of a block code (8.3), the same in every case that changes only block_bits.
+BLOCK_CODE_REST = """
+
+def bits_per_symbol(n: int) -> float:
+    return block_bits(n) / n
+
+
+def encode_block(digits: list) -> str:
+    number = 0
+    for digit in digits:
+        number = 3 * number + digit
+    return format(number, f"0{block_bits(len(digits))}b")
+
+
+def decode_block(bits: str, n: int) -> list:
+    number, digits = int(bits, 2), []
+    for _ in range(n):
+        number, digit = divmod(number, 3)
+        digits.append(digit)
+    return digits[::-1]
+"""
+
 NOTEBOOKS = {
     "05": "05_exponential_family", "06": "06_log_partition", "07": "07_numerical_limits",
     "08": "08_information_codes", "09": "09_bradley_terry",
@@ -211,25 +234,7 @@ def decode(bits: str, code: dict) -> list:
 def block_bits(n: int) -> int:
     return 2 * n
 
-
-def bits_per_symbol(n: int) -> float:
-    return block_bits(n) / n
-
-
-def encode_block(digits: list) -> str:
-    number = 0
-    for digit in digits:
-        number = 3 * number + digit
-    return format(number, f"0{block_bits(len(digits))}b")
-
-
-def decode_block(bits: str, n: int) -> list:
-    number, digits = int(bits, 2), []
-    for _ in range(n):
-        number, digit = divmod(number, 3)
-        digits.append(digit)
-    return digits[::-1]
-"""),
+""" + BLOCK_CODE_REST),
     "08 entropy in nats instead of bits": ("08", "a08-answer-entropy", "8.4", """
 def entropy_bits(p) -> float:
     return -sum(x * math.log(x) for x in p if x > 0)
@@ -467,25 +472,7 @@ def block_bits(n: int) -> int:
         raise ValueError("a block holds at least one symbol")
     return math.ceil(n * math.log2(3))
 
-
-def bits_per_symbol(n: int) -> float:
-    return block_bits(n) / n
-
-
-def encode_block(digits: list) -> str:
-    number = 0
-    for digit in digits:
-        number = 3 * number + digit
-    return format(number, f"0{block_bits(len(digits))}b")
-
-
-def decode_block(bits: str, n: int) -> list:
-    number, digits = int(bits, 2), []
-    for _ in range(n):
-        number, digit = divmod(number, 3)
-        digits.append(digit)
-    return digits[::-1]
-"""),
+""" + BLOCK_CODE_REST),
     "09 logistic as exp(d) / (1 + exp(d)) (nan at d = 1000)": ("09", "a09-answer-two-way", "9.1", """
 def two_way_softmax(s_i: torch.Tensor, s_j: torch.Tensor) -> torch.Tensor:
     return torch.softmax(torch.stack([s_i, s_j], dim=-1), dim=-1)[..., 0]
@@ -506,6 +493,7 @@ ROUNDS_08_09 = [
      "09 three_way_probabilities stacks on dim 0 and transposes (wrong for 2-D batches)"],
 ]
 WRONG_ANSWERS.update(WRONG_ANSWERS_08_09)
+CASES.update(WRONG_ANSWERS_08_09)
 ROUNDS.extend(ROUNDS_08_09)
 
 
