@@ -65,3 +65,24 @@ def test_a_class_hands_in_both_languages_and_each_gets_feedback_in_its_own(bilin
     english_page = open(english["feedback"], encoding="utf-8").read()
     assert "反馈：" in chinese_page and "作业 1：加倍" in chinese_page and "Feedback:" not in chinese_page
     assert "Feedback:" in english_page and "反馈" not in english_page
+
+
+ZH = grade.REPO_ROOT / "zh"
+CHINESE_SOLUTIONS = sorted((ZH / "solutions").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("solution", CHINESE_SOLUTIONS, ids=lambda path: path.stem)
+def test_the_chinese_solution_scores_full_marks_and_its_blank_copy_zero(solution, grading_settings, tmp_path):
+    """Graded against the Chinese solution, with the reasons in Chinese."""
+    scores = {}
+    for kind, source in (("solution", solution), ("blank", ZH / "exercises" / solution.name)):
+        path = tmp_path / kind / solution.name
+        path.parent.mkdir()
+        path.write_bytes(source.read_bytes())
+        result, _, _ = grade.grade_file(path, grading_settings)
+        assert result["error"] is None and result["language"] == "zh_CN", result
+        scores[kind] = result
+    assert all(v["points"] == v["max_points"] for v in scores["solution"]["verdicts"]), scores["solution"]["verdicts"]
+    blank = scores["blank"]["verdicts"]
+    assert all(v["points"] == 0 for v in blank)
+    assert any("你的代码" in v["status"] or "没有值" in v["status"] for v in blank), blank
