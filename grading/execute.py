@@ -45,7 +45,6 @@ class Run:
     recorded: dict | None = None  # the probes' values, None when they did not run
     errors: dict[str, str] = field(default_factory=dict)  # question -> the error its probe met
     stopped: str | None = None  # why the run ended early, in words
-    seconds: float = 0.0
 
 
 class Channel:
@@ -202,7 +201,6 @@ def _run_probes(process, channel: Channel, probes, forbidden, recorder: str, san
 def run(cells: list[tuple[int, str]], probes: list[tuple[str, str]], forbidden: dict[str, list[dict]],
         limits: Limits, use_sandbox: bool, data_root: Path | None, recorder: str) -> Run:
     """Run ``cells`` (index, source) then ``probes`` (question, source) in a fresh sandbox."""
-    started = time.monotonic()
     result = Run()
     with sandbox.sandbox_user() if use_sandbox else contextlib.nullcontext() as user, \
             tempfile.TemporaryDirectory(prefix="workbook-grade-") as workdir:
@@ -215,5 +213,4 @@ def run(cells: list[tuple[int, str]], probes: list[tuple[str, str]], forbidden: 
                             limits.notebook_seconds)
         finally:
             _kill(process)
-    result.seconds = time.monotonic() - started
     return result

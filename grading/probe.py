@@ -23,8 +23,6 @@ Judges (see ``grading.judge``):
   the grader on the real Fashion-MNIST test set, is at least ``min_accuracy``.
 """
 
-import math
-
 JUDGES = ("close", "equal", "differs", "range", "accuracy")
 MAX_ELEMENTS = 1_000_000
 
