@@ -48,10 +48,14 @@ test: env  ## all tests: unit tests and nbval, on the real data only (grading te
 test-ui: env book  ## browser tests: JupyterLab in headless Chromium runs every notebook; the built book
 	FASHION_MNIST_STRICT=1 $(PY) -m pytest -p no:cacheprovider -o addopts="" tests_ui
 
-book: $(BOOK_VENV)/.installed  ## the course as a static website in build/book/_build/html (stored outputs, no re-run)
+book: $(BOOK_VENV)/.installed  ## the course as a static website in build/book/_build/html, Chinese edition in its zh/ (stored outputs, no re-run)
 	$(BOOK_VENV)/bin/python book/prepare.py build/book/src --repository-url "$(BOOK_REPOSITORY_URL)"
+	$(BOOK_VENV)/bin/python book/prepare.py build/book/src-zh --language zh_CN --repository-url "$(BOOK_REPOSITORY_URL)"
 	$(BOOK_VENV)/bin/jupyter-book build build/book/src --path-output build/book --warningiserror --keep-going
-	@echo "Book: build/book/_build/html/index.html"
+	$(BOOK_VENV)/bin/jupyter-book build build/book/src-zh --path-output build/book/zh --warningiserror --keep-going
+	rm -rf build/book/_build/html/zh
+	cp -R build/book/zh/_build/html build/book/_build/html/zh
+	@echo "Book: build/book/_build/html/index.html (English), build/book/_build/html/zh/index.html (Chinese)"
 
 $(BOOK_VENV)/.installed: requirements-book.txt
 	$(PYTHON) -m venv $(BOOK_VENV)

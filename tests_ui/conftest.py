@@ -5,6 +5,7 @@ Run with `make test-ui` (not part of plain `pytest`). Screenshots go to build/ui
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -25,6 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "build" / "ui"
 BOOK_HTML = ROOT / "build" / "book" / "_build" / "html"
+BOOK_HTML_ZH = BOOK_HTML / "zh"  # the Chinese edition, served in the same site
 SYSTEM_CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 # Flags that let Chromium run headless as root in a container, offline, without background traffic.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -100,11 +102,27 @@ def lab(tmp_path_factory):
     Yields (base URL with trailing slash, token). Its config, data, runtime, settings and
     workspace folders are private; the repository's notebooks are never written.
     """
-    home = tmp_path_factory.mktemp("lab")
+    with lab_server(tmp_path_factory.mktemp("lab"), ROOT, LAB_SETTINGS) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def lab_zh(tmp_path_factory):
+    """Like `lab`, in Chinese (locale zh_CN, as `make lab-zh`), over a copy of zh/notebooks and zh/exercises."""
+    settings = dict(LAB_SETTINGS, **{"@jupyterlab/translation-extension/plugin.jupyterlab-settings":
+                                     {"locale": "zh_CN"}})
+    with lab_server(tmp_path_factory.mktemp("lab-zh"), ROOT / "zh", settings) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def lab_server(home: Path, source: Path, settings: dict):
+    """Run JupyterLab in `home` over copies of source/notebooks and source/exercises; yield (base, token)."""
     served = home / "root"
     for folder in ("notebooks", "exercises"):
-        shutil.copytree(ROOT / folder, served / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    for name, values in LAB_SETTINGS.items():
+        if (source / folder).is_dir():
+            shutil.copytree(source / folder, served / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for name, values in settings.items():
         path = home / "settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
