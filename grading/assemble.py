@@ -82,10 +82,13 @@ def student_cells_by_reference(reference, submission) -> tuple[dict[str, object]
     return answers, added
 
 
+ANSWER_MARKERS = ("answer", "答案")  # how a written answer's first line starts, per edition
+
+
 def written_label(reference, index: int) -> str:
-    """A label for a written answer: the ``**Answer 3.2.**`` line, else the heading before it."""
+    """A label for a written answer: the ``**Answer 3.2.**`` (``**答案 3.2.**``) line, else the heading before it."""
     first = notebook.first_line(reference.cells[index]).strip("* ")
-    if first.lower().startswith("answer"):
+    if first.lower().startswith(ANSWER_MARKERS):
         return first.rstrip(".")
     for cell in reversed(reference.cells[:index]):
         if cell.cell_type == "markdown" and cell.source.startswith("#"):

@@ -101,8 +101,8 @@ def all_facts(solutions=SOLUTIONS) -> dict[str, list[str]]:
 
 
 def questions(nb) -> list[str]:
-    """Every question of a solution: its checks and its written answers ('Answer 3.2' is '3.2')."""
-    written = [written_label(nb, index).removeprefix("Answer ")
+    """Every question of a solution: its checks and its written answers ('Answer 3.2' and '答案 3.2' are '3.2')."""
+    written = [written_label(nb, index).split()[-1]
                for index, cell in enumerate(nb.cells) if notebook.is_written_answer(cell)]
     return list(notebook.checks(nb)) + written
 

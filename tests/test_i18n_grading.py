@@ -9,7 +9,7 @@ import json
 import nbformat
 import pytest
 
-from grading import batch, grade, messages
+from grading import assemble, batch, grade, messages, notebook
 from grading.sandbox import Limits
 from test_grading import ANSWER, NAME, reference_notebook, submission
 
@@ -86,3 +86,15 @@ def test_the_chinese_solution_scores_full_marks_and_its_blank_copy_zero(solution
     blank = scores["blank"]["verdicts"]
     assert all(v["points"] == 0 for v in blank)
     assert any("你的代码" in v["status"] or "没有值" in v["status"] for v in blank), blank
+
+
+@pytest.mark.parametrize("solution", CHINESE_SOLUTIONS, ids=lambda path: path.stem)
+def test_chinese_written_answers_carry_the_chinese_marker(solution):
+    """Each written answer starts '**答案 N.M.**', so its label in written_answers.md is '答案 N.M'."""
+    labels = {}
+    for path in (grade.REPO_ROOT / "solutions" / solution.name, solution):
+        nb = notebook.read(path)
+        labels[path] = [assemble.written_label(nb, index)
+                        for index, cell in enumerate(nb.cells) if notebook.is_written_answer(cell)]
+    english, chinese = labels.values()
+    assert chinese == [label.replace("Answer", "答案") for label in english]
