@@ -92,6 +92,7 @@ i18n: env  ## update the Chinese catalogs (i18n/zh_CN/*.po) from the English not
 	$(PY) -m tools.i18n update
 	$(PY) -m tools.i18n readme
 	$(PY) -m grading.messages
+	$(PY) -m utils.messages
 
 ZH_NOTEBOOKS = $(addprefix zh/,$(shell grep -v '^\s*\(#\|$$\)' i18n/MANIFEST))
 

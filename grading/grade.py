@@ -27,9 +27,9 @@ from grading import assemble, execute, forbid, judge, match, messages, notebook
 from grading.generate import REPO_ROOT, SOLUTIONS_DIR
 from grading.result import Result, failed
 from grading.sandbox import Limits
+from utils.messages import TRANSLATION_KEY
 
 
-TRANSLATION_KEY = "workbook_translation"  # notebook metadata of a translated edition (tools/i18n.py)
 
 
 class ReferenceError(RuntimeError):

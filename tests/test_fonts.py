@@ -49,7 +49,7 @@ def test_without_a_cjk_font_chinese_figures_warn_naming_the_package():
 
 
 def test_the_chinese_folders_matplotlibrc_asks_for_an_installed_cjk_font(tmp_path):
-    i18n.write_matplotlibrc(tmp_path)
+    i18n.write_folder_settings(tmp_path)
     settings = matplotlib.rc_params_from_file(str(tmp_path / "matplotlibrc"), use_default_template=False)
     family = list(settings["font.family"])
     assert family[0] == "DejaVu Sans" and fonts.find_cjk_font() in family

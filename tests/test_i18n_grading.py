@@ -15,13 +15,13 @@ from test_grading import ANSWER, NAME, reference_notebook, submission
 
 
 def test_every_grader_message_has_a_chinese_translation_with_the_same_fields():
-    assert messages.problems("zh_CN") == []
+    assert messages.GRADER.problems("zh_CN") == []
 
 
 def test_a_new_message_without_translation_is_named(tmp_path):
     source = tmp_path / "new.py"
     source.write_text('say("{label}: a message nobody translated", label=1)\nsay("{label}: {reason}", label=1, reason=2)\n')
-    assert messages.problems("zh_CN", [source]) == [
+    assert messages.GRADER.problems("zh_CN", [source]) == [
         "new.py:1: no zh_CN translation of '{label}: a message nobody translated'"]
 
 

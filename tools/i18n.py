@@ -30,6 +30,8 @@ from pathlib import Path
 import nbformat
 import polib
 
+from utils.messages import LANGUAGE_FILE, TRANSLATION_KEY
+
 ROOT = Path(__file__).resolve().parent.parent
 I18N_DIR = ROOT / "i18n"
 LANGUAGE = "zh_CN"
@@ -37,7 +39,6 @@ CATALOG_DIR = I18N_DIR / LANGUAGE
 MANIFEST = I18N_DIR / "MANIFEST"
 GLOSSARY = I18N_DIR / "glossary.csv"
 ZH_DIR = ROOT / "zh"
-TRANSLATION_KEY = "workbook_translation"  # notebook metadata of a built notebook
 FUZZY_CUTOFF = 0.6  # how similar an old English text must be for its translation to be kept (fuzzy)
 
 # Lines and comments that are machine markers, never translated.
@@ -395,7 +396,7 @@ def build(notebooks: list[str], root: Path = ROOT, zh_dir: Path = ZH_DIR, catalo
             target.write_text(nbformat.writes(nb).rstrip("\n") + "\n", encoding="utf-8")
         written.append(target)
     for folder in {path.parent for path in written} | {zh_dir / "exercises"}:
-        write_matplotlibrc(folder)
+        write_folder_settings(folder)
     return written
 
 
@@ -407,12 +408,14 @@ def same_cells(old, new) -> bool:
     return cells(old) == cells(new) and old.metadata.get(TRANSLATION_KEY) == new.metadata.get(TRANSLATION_KEY)
 
 
-def write_matplotlibrc(folder: Path) -> None:
-    """matplotlib reads ``matplotlibrc`` from a kernel's working folder: CJK fonts for the figures."""
+def write_folder_settings(folder: Path) -> None:
+    """What a kernel reads from its working folder: ``matplotlibrc`` (CJK fonts for the figures)
+    and ``.workbook-language`` (``utils`` prints and labels figures in Chinese)."""
     from utils.fonts import rc_text
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "matplotlibrc").write_text(rc_text(), encoding="utf-8")
+    (folder / LANGUAGE_FILE).write_text(LANGUAGE + "\n", encoding="utf-8")
 
 
 def build_exercises(zh_dir: Path = ZH_DIR) -> list[Path]:

@@ -17,6 +17,8 @@ from typing import Iterator, Sequence
 
 import torch
 
+from utils.messages import say
+
 TEXT_LABELS = (
     "t-shirt", "trouser", "pullover", "dress", "coat",
     "sandal", "shirt", "sneaker", "bag", "ankle boot",
@@ -391,11 +393,12 @@ def describe(root: str | os.PathLike | None = None) -> str:
     try:
         verify(root)
     except CorruptFileError as error:
-        return f"Data: PROBLEM, a file under {folder} is corrupt.\n{error}"
+        return say("Data: PROBLEM, a file under {folder} is corrupt.", folder=folder) + f"\n{error}"
     except DataUnavailableError as error:
-        fallback = "an error (strict mode)" if strict_mode() else "a download, else the offline stand-in"
-        return f"Data: Fashion-MNIST not yet at {folder}; loaders will try {fallback}.\n{error}"
-    return f"Data: real Fashion-MNIST at {folder} (all four files verified by MD5)."
+        fallback = say("an error (strict mode)") if strict_mode() else say("a download, else the offline stand-in")
+        return say("Data: Fashion-MNIST not yet at {folder}; loaders will try {fallback}.", folder=folder,
+                   fallback=fallback) + f"\n{error}"
+    return say("Data: real Fashion-MNIST at {folder} (all four files verified by MD5).", folder=folder)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from utils.fonts import use_cjk_font
+from utils.messages import say, split_name
 
 FONT_SIZE = 11  # points: about 15 px at matplotlib's 100 dpi, just above JupyterLab's 14-px body text
 MAX_WIDTH = 9.0  # inches: 900 px at 100 dpi, the output area of a 1000-px-wide notebook (no shrinking)
@@ -86,11 +87,11 @@ def show_weights(weights: torch.Tensor | np.ndarray, class_names: Sequence[str],
                          f"{tuple(rows.shape)}; for a (784, {num_classes}) matrix W pass W.T.")
     if num_classes % num_cols:
         raise ValueError(f"num_cols={num_cols} must divide the number of classes, {num_classes}.")
-    kinds = {"weights": list(rows.reshape(-1, 28, 28))}
+    kinds = {say("weights"): list(rows.reshape(-1, 28, 28))}
     if class_means is not None:
         if len(class_means) != num_classes:
             raise ValueError(f"Got {len(class_means)} class means for {num_classes} classes.")
-        kinds = {"class mean": [_as_image_array(mean) for mean in class_means], **kinds}
+        kinds = {say("class mean"): [_as_image_array(mean) for mean in class_means], **kinds}
     grid, titles, row_kinds = [], [], []
     for first in range(0, num_classes, num_cols):
         for kind, images in kinds.items():
@@ -102,11 +103,11 @@ def show_weights(weights: torch.Tensor | np.ndarray, class_names: Sequence[str],
     weight_axes = []
     for row, kind in enumerate(row_kinds):
         axes[row * num_cols].set_ylabel(kind)
-        if kind == "weights":
+        if kind == say("weights"):
             weight_axes += list(axes[row * num_cols:(row + 1) * num_cols])
     for ax in weight_axes:
         ax.images[0].set(cmap="RdBu", clim=(-limit, limit))  # white is 0
-    _add_colour_bar(weight_axes, label="weight")
+    _add_colour_bar(weight_axes, label=say("weight"))
     return axes
 
 
@@ -121,7 +122,7 @@ def _add_colour_bar(axes: Sequence, label: str) -> None:
 
 
 def plot_probabilities(probs: torch.Tensor | Sequence[float], class_names: Sequence[str],
-                       title: str = "Predicted probabilities", ax=None):
+                       title: str | None = None, ax=None):
     """Horizontal bar chart of one probability vector, one bar per class; return the axes."""
     values = torch.as_tensor(probs, dtype=torch.float64).detach().cpu().flatten()
     if len(values) != len(class_names):
@@ -132,25 +133,25 @@ def plot_probabilities(probs: torch.Tensor | Sequence[float], class_names: Seque
     ax.set_yticks(range(len(values)), labels=list(class_names))
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("probability")
-    ax.set_title(title)
+    ax.set_xlabel(say("probability"))
+    ax.set_title(say("Predicted probabilities") if title is None else title)
     return ax
 
 
 def plot_confusion_matrix(matrix: torch.Tensor | np.ndarray, class_names: Sequence[str],
-                          title: str = "Confusion matrix", ax=None):
+                          title: str | None = None, ax=None):
     """Heat map of counts: rows are true classes, columns predicted; return the axes."""
     counts = np.asarray(matrix.cpu() if isinstance(matrix, torch.Tensor) else matrix)
     if ax is None:
         _, ax = plt.subplots(figsize=(8.5, 7.5))
     image = ax.imshow(counts, cmap="Blues")
-    ax.figure.colorbar(image, ax=ax, label="examples")
+    ax.figure.colorbar(image, ax=ax, label=say("examples"))
     ticks = range(len(class_names))
     ax.set_xticks(ticks, labels=list(class_names), rotation=60, ha="right")
     ax.set_yticks(ticks, labels=list(class_names))
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(title)
+    ax.set_xlabel(say("predicted class"))
+    ax.set_ylabel(say("true class"))
+    ax.set_title(say("Confusion matrix") if title is None else title)
     threshold = counts.max() / 2
     for (i, j), count in np.ndenumerate(counts):
         ax.text(j, i, str(count), ha="center", va="center", fontsize=FONT_SIZE,
@@ -172,16 +173,16 @@ class TrainingPlot:
 
     STYLES = ("-", "--", "-.")
 
-    def __init__(self, num_epochs: int, title: str = "Training", eval_split: str = "test"):
-        self.title = title
+    def __init__(self, num_epochs: int, title: str | None = None, eval_split: str = "test"):
+        self.title = say("Training") if title is None else title
         self.num_epochs = num_epochs
         self.eval_split = eval_split
         self.figure, self.ax = plt.subplots(figsize=(5, 3.5))
-        names = ("train loss", "train acc", f"{eval_split} acc")
+        names = (say("train loss"), say("train acc"), say("{split} acc", split=split_name(eval_split)))
         self.lines = [self.ax.plot([], [], style, label=name)[0] for name, style in zip(names, self.STYLES)]
         self.ax.set_xlim(1, max(num_epochs, 2))
-        self.ax.set_xlabel("epoch")
-        self.ax.set_ylabel("loss / accuracy")
+        self.ax.set_xlabel(say("epoch"))
+        self.ax.set_ylabel(say("loss / accuracy"))
         self.ax.grid(True, alpha=0.3)
         self.ax.legend(loc="center right")
         self.epochs: list[int] = []
@@ -200,7 +201,8 @@ class TrainingPlot:
             line.set_data(self.epochs, values)
         self.ax.relim()
         self.ax.autoscale_view(scalex=False)
-        self.ax.set_title(f"{self.title}: epoch {epoch}/{self.num_epochs}, {self.eval_split} acc {test_acc:.3f}")
+        self.ax.set_title(say("{title}: epoch {epoch}/{epochs}, {split} acc {acc:.3f}", title=self.title, epoch=epoch,
+                              epochs=self.num_epochs, split=split_name(self.eval_split), acc=test_acc))
         if self.handle is not None:
             self.handle.update(self.figure)
         elif _interactive_backend():
@@ -212,6 +214,6 @@ class TrainingPlot:
         if save_path:
             self.figure.savefig(save_path, bbox_inches="tight")
         if self.handle is None and not _interactive_backend():
-            where = f"saved to {save_path}" if save_path else "not shown (headless backend)"
-            print(f"Training plot {where}.")
+            print(say("Training plot saved to {path}.", path=save_path) if save_path
+                  else say("Training plot not shown (headless backend)."))
             plt.close(self.figure)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from utils.data import BatchIterator
+from utils.messages import say, split_name
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 Updater = Union[torch.optim.Optimizer, Callable[[int], None]]
@@ -220,10 +221,10 @@ def train(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches, test
         for epoch in range(1, num_epochs + 1):
             train_loss, train_acc = train_epoch(net, train_iter, loss, updater)
             if not math.isfinite(train_loss):
-                raise TrainingDivergedError(
-                    f"The training loss became {train_loss} in epoch {epoch}. The updates overshot: "
-                    f"try a smaller learning rate (e.g. a tenth of it), and check the inputs are in [0, 1]."
-                )
+                raise TrainingDivergedError(say(
+                    "The training loss became {loss} in epoch {epoch}. The updates overshot: try a smaller "
+                    "learning rate (e.g. a tenth of it), and check the inputs are in [0, 1].",
+                    loss=train_loss, epoch=epoch))
             test_acc = evaluate_accuracy(net, test_iter)
             history.train_loss.append(train_loss)
             history.train_acc.append(train_acc)
@@ -233,6 +234,7 @@ def train(net: Callable[[torch.Tensor], torch.Tensor], train_iter: Batches, test
     finally:
         if live:
             live.finish(save_plot)
-    print(f"epoch {len(history.train_loss)}: train loss {history.train_loss[-1]:.4f}, "
-          f"train acc {history.train_acc[-1]:.4f}, {eval_split} acc {history.test_acc[-1]:.4f}")
+    print(say("epoch {epoch}: train loss {loss:.4f}, train acc {train_acc:.4f}, {split} acc {eval_acc:.4f}",
+              epoch=len(history.train_loss), loss=history.train_loss[-1], train_acc=history.train_acc[-1],
+              split=split_name(eval_split), eval_acc=history.test_acc[-1]))
     return history
