@@ -33,7 +33,8 @@ PENDING = {"05_exponential_family", "06_log_partition", "08_information_codes", 
 # The Chinese edition (zh/) is scanned too: its code, formulas and numbers are the English ones.
 STUDENT_NOTEBOOKS = sorted([*(REPO_ROOT / "exercises").glob(NOTEBOOK_GLOB), *(REPO_ROOT / "zh" / "exercises").glob(NOTEBOOK_GLOB)])
 COURSE_NOTEBOOKS = sorted([*(REPO_ROOT / "notebooks").glob("*.ipynb"), *(REPO_ROOT / "zh" / "notebooks").glob("*.ipynb")])
-STUDENT_PAGES = [REPO_ROOT / "README.md", REPO_ROOT / "README.zh-CN.md", REPO_ROOT / "book" / "intro.md"]
+STUDENT_PAGES = [REPO_ROOT / "README.md", REPO_ROOT / "README.zh-CN.md", REPO_ROOT / "book" / "intro.md",
+                 REPO_ROOT / "book" / "intro.zh_CN.md"]
 TEXT_OUTPUTS = ("text/plain", "text/markdown", "text/html", "text/latex", "image/svg+xml", "application/json")
 
 

@@ -141,6 +141,10 @@ def test_an_english_sentence_left_in_chinese_is_found_but_code_and_maths_are_not
         f"{EXAMPLE}: English left ('The main path continues here') in: {entry.msgstr}"]
     entry.msgstr = "用`torch.nn.functional.log_softmax`计算$\\ln(\\text{smallest normal number})$，见Fashion-MNIST。"
     assert i18n.english_left(catalog, EXAMPLE) == []
+    entry.msgstr = "见《论现代神经网络的校准》（*On Calibration of Modern Neural Networks*）。"  # a cited title
+    assert i18n.english_left(catalog, EXAMPLE) == []
+    entry.msgstr = "见*On Calibration of Modern Neural Networks*。"  # a title with no Chinese one before it
+    assert len(i18n.english_left(catalog, EXAMPLE)) == 1
 
 
 def test_the_readme_glossaries_are_generated_from_the_term_base(tmp_path):

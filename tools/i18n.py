@@ -513,8 +513,10 @@ def term_mismatches(catalog: polib.POFile, terms: list[Term], notebook: str) -> 
     return found
 
 
-# Names that stay in English in Chinese prose (products, people, data sets, the course's titles).
-KEPT_NAMES = re.compile(r"Fashion-MNIST|PyTorch|NumPy|Jupyter(Lab)?|Dive into Deep Learning|Bradley-Terry", re.I)
+# Names that stay in English in Chinese prose (products, people, data sets, the course's titles),
+# and a cited work's original title in italics after its Chinese title: 《…》（*Original Title*）.
+KEPT_NAMES = re.compile(r"Fashion-MNIST|PyTorch|NumPy|Jupyter(Lab)?|Dive into Deep Learning|Bradley-Terry"
+                        r"|(?<=》（)\*[^*]+\*(?=）)", re.I)
 ENGLISH_RUN = re.compile(r"(?<![\w.])[A-Za-z]+(?:['-][A-Za-z]+)*(?:[ ]+[A-Za-z]+(?:['-][A-Za-z]+)*){2,}(?![\w(])")
 
 
