@@ -49,6 +49,23 @@ def test_cells_split_into_pieces_that_rebuild_them(notebook):
         assert "".join(piece.text for piece in i18n.cell_pieces(cell)) == cell.source
 
 
+def test_labels_a_loop_puts_in_a_message_are_units_but_names_and_keys_in_use_are_not():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[
+        new_code_cell('for what, call in [("a bad value", f), ("plain, T fitted", g)]:\n'
+                      '    raise AssertionError(f"{what} must raise")\n'
+                      'for scale in ["linear", "log"]:\n'
+                      '    print(f"{scale} scale")\n'
+                      'cases = {"very negative": -1000}\n'
+                      'for name, value in cases.items():\n'
+                      '    assert value, f"{name}: no value"\n'),
+        new_code_cell('print(results["plain, T fitted"])\n'),
+    ])
+    texts = [unit.text for unit in i18n.units(nb)]
+    assert texts == ["a bad value", "{what} must raise", "{scale} scale", "very negative", "{name}: no value"]
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_every_unit_is_translated_and_not_fuzzy(notebook):
     problems = i18n.problems(ROOT / notebook, i18n.catalog_path(notebook), notebook)

@@ -145,7 +145,7 @@ def call_name(call: ast.Call) -> str:
     return function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
 
 
-def message_literals(tree: ast.AST) -> list[ast.expr]:
+def message_literals(tree: ast.AST, repeated: frozenset[str] = frozenset()) -> list[ast.expr]:
     """String literals a reader sees: docstrings, print texts, assert and exception messages, figure labels."""
     found: list[ast.expr] = []
     for node in ast.walk(tree):
@@ -160,7 +160,40 @@ def message_literals(tree: ast.AST) -> list[ast.expr]:
                 found += [s for argument in node.args for s in shown_strings(argument)]
             found += [s for keyword in node.keywords if keyword.arg in SHOWN_BY_KEYWORD
                       for s in shown_strings(keyword.value)]
+    found += [label for label in loop_labels(tree, found) if label.value not in repeated]
     return [node for node in found if re.search(r"[A-Za-z]{2}", shown_text(node))]
+
+
+def loop_labels(tree: ast.AST, messages: list[ast.expr]) -> list[ast.expr]:
+    """Strings a loop hands to a message: in ``for what, call in [("a bad value", ...), ...]``
+    (or over a dict literal's ``.items()``), the strings bound to a name that a message's
+    f-string field shows. Single words stay as they are: they may be names the code uses
+    (``"linear"``, ``"FIXED"``); so do strings the notebook's code writes again elsewhere
+    (``results["plain, T fitted"]``), which ``message_literals`` leaves out."""
+    shown = {field.id for message in messages if isinstance(message, ast.JoinedStr)
+             for value in message.values if isinstance(value, ast.FormattedValue)
+             for field in ast.walk(value.value) if isinstance(field, ast.Name)}
+    literals = {target.id: node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                for target in node.targets if isinstance(target, ast.Name)}
+    found = []
+    for loop in (node for node in ast.walk(tree) if isinstance(node, ast.For)):
+        targets = loop.target.elts if isinstance(loop.target, ast.Tuple) else [loop.target]
+        iterable, items = loop.iter, False
+        if isinstance(iterable, ast.Call) and call_name(iterable) == "items" and isinstance(iterable.func, ast.Attribute):
+            iterable, items = iterable.func.value, True
+        iterable = literals.get(iterable.id, iterable) if isinstance(iterable, ast.Name) else iterable
+        if items and isinstance(iterable, ast.Dict):
+            rows = [[key, value] for key, value in zip(iterable.keys, iterable.values)]
+        elif isinstance(iterable, (ast.List, ast.Tuple)):
+            rows = [row.elts if isinstance(row, ast.Tuple) else [row] for row in iterable.elts]
+        else:
+            continue
+        for position, target in enumerate(targets):
+            if isinstance(target, ast.Name) and target.id in shown:
+                found += [row[position] for row in rows if len(row) > position
+                          and isinstance(row[position], ast.Constant) and isinstance(row[position].value, str)
+                          and not row[position].value.isidentifier()]
+    return found
 
 
 def shown_text(node: ast.expr) -> str:
@@ -194,7 +227,7 @@ def offsets(source: str) -> list[int]:
     return starts
 
 
-def code_pieces(source: str) -> list[Piece]:
+def code_pieces(source: str, repeated: frozenset[str] = frozenset()) -> list[Piece]:
     """Comments and user-facing string texts as units; everything else kept."""
     masked = parsable(source)
     try:
@@ -203,7 +236,7 @@ def code_pieces(source: str) -> list[Piece]:
         return [Piece(source)]
     starts = offsets(masked)
     spans: list[tuple[int, int, str]] = []  # (start, end, kind) of translatable text
-    for node in message_literals(tree):
+    for node in message_literals(tree, repeated):
         begin = starts[node.lineno] + node.col_offset
         opening, text, _ = literal_text(ast.get_source_segment(masked, node) or "")
         spans.append((begin + len(opening), begin + len(opening) + len(text), "string"))
@@ -220,18 +253,34 @@ def code_pieces(source: str) -> list[Piece]:
     return [piece for piece in pieces + [Piece(source[position:])] if piece.text]
 
 
-def cell_pieces(cell) -> list[Piece]:
+def cell_pieces(cell, repeated: frozenset[str] = frozenset()) -> list[Piece]:
     if cell.cell_type == "markdown":
         return markdown_pieces(cell.source)
     if cell.cell_type == "code":
-        return code_pieces(cell.source)
+        return code_pieces(cell.source, repeated)
     return [Piece(cell.source)]
+
+
+def repeated_strings(nb) -> frozenset[str]:
+    """String literals that occur more than once in the notebook's code (keys, names in use)."""
+    seen: dict[str, int] = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            try:
+                tree = ast.parse(parsable(cell.source))
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    seen[node.value] = seen.get(node.value, 0) + 1
+    return frozenset(text for text, count in seen.items() if count > 1)
 
 
 def units(nb) -> list[Unit]:
     """Every translatable unit of a notebook, in order."""
+    repeated = repeated_strings(nb)
     return [Unit(piece.text, piece.kind, index, cell.get("id", str(index)))
-            for index, cell in enumerate(nb.cells) for piece in cell_pieces(cell) if piece.kind]
+            for index, cell in enumerate(nb.cells) for piece in cell_pieces(cell, repeated) if piece.kind]
 
 
 # ---------------------------------------------------------------- catalogs
@@ -368,9 +417,10 @@ def translate_notebook(nb, catalog: polib.POFile, notebook: str):
     """The Chinese notebook: same cells, code and ids; texts from the catalog; no outputs."""
     table = translations(catalog)
     result = copy.deepcopy(nb)
+    repeated = repeated_strings(nb)
     for cell in result.cells:
         cell.source = "".join(table.get(piece.text, piece.text) if piece.kind else piece.text
-                              for piece in cell_pieces(cell))
+                              for piece in cell_pieces(cell, repeated))
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         for key in ("execution",):
