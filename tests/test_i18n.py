@@ -60,10 +60,14 @@ def test_labels_a_loop_puts_in_a_message_are_units_but_names_and_keys_in_use_are
                       'cases = {"very negative": -1000}\n'
                       'for name, value in cases.items():\n'
                       '    assert value, f"{name}: no value"\n'),
-        new_code_cell('print(results["plain, T fitted"])\n'),
+        new_code_cell('print(results["plain, T fitted"])\n'
+                      'plot_curves(curves, "No regularisation")\n'
+                      'ax = plot_sweep(x, y, "widget size")\n'
+                      'assert "widget size" in ax.get_xlabel(), "label the x axis"\n'),
     ])
     texts = [unit.text for unit in i18n.units(nb)]
-    assert texts == ["a bad value", "{what} must raise", "{scale} scale", "very negative", "{name}: no value"]
+    assert texts == ["a bad value", "{what} must raise", "{scale} scale", "very negative", "{name}: no value",
+                     "No regularisation", "label the x axis"]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)

@@ -49,6 +49,8 @@ COMMENT_MARKER = re.compile(r"^#+\s*(NBVAL_\w+|YOUR CODE HERE|CHECK \S+ \(\d+ po
 SHOWN_BY_CALL = {"print", "bar", "barh", "title", "suptitle", "xlabel", "ylabel", "set_title", "set_xlabel", "set_ylabel",
                  "set_suptitle", "text", "annotate", "legend", "warn", "display_markdown", "Markdown"}
 SHOWN_BY_KEYWORD = {"label", "title", "xlabel", "ylabel", "labels"}
+# The workbook's own plotting functions whose string arguments become titles and axis labels.
+LABELLED_BY_CALL = {"plot_sweep", "plot_curves"}
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,16 @@ def call_name(call: ast.Call) -> str:
     return function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
 
 
-def message_literals(tree: ast.AST, repeated: frozenset[str] = frozenset()) -> list[ast.expr]:
-    """String literals a reader sees: docstrings, print texts, assert and exception messages, figure labels."""
+def message_literals(tree: ast.AST, in_use: frozenset[str] = frozenset()) -> list[ast.expr]:
+    """String literals a reader sees: docstrings, print texts, assert and exception messages,
+    figure labels, and the labels of `labels` that the code uses nowhere else (``in_use``)."""
+    found = direct_messages(tree)
+    found += [label for label in labels(tree, found) if label.value not in in_use]
+    return [node for node in found if re.search(r"[A-Za-z]{2}", shown_text(node))]
+
+
+def direct_messages(tree: ast.AST) -> list[ast.expr]:
+    """Docstrings, print texts, assert and exception messages, figure labels."""
     found: list[ast.expr] = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and ast.get_docstring(node):
@@ -160,22 +170,22 @@ def message_literals(tree: ast.AST, repeated: frozenset[str] = frozenset()) -> l
                 found += [s for argument in node.args for s in shown_strings(argument)]
             found += [s for keyword in node.keywords if keyword.arg in SHOWN_BY_KEYWORD
                       for s in shown_strings(keyword.value)]
-    found += [label for label in loop_labels(tree, found) if label.value not in repeated]
-    return [node for node in found if re.search(r"[A-Za-z]{2}", shown_text(node))]
+    return found
 
 
-def loop_labels(tree: ast.AST, messages: list[ast.expr]) -> list[ast.expr]:
-    """Strings a loop hands to a message: in ``for what, call in [("a bad value", ...), ...]``
-    (or over a dict literal's ``.items()``), the strings bound to a name that a message's
-    f-string field shows. Single words stay as they are: they may be names the code uses
-    (``"linear"``, ``"FIXED"``); so do strings the notebook's code writes again elsewhere
-    (``results["plain, T fitted"]``), which ``message_literals`` leaves out."""
+def labels(tree: ast.AST, messages: list[ast.expr]) -> list[ast.Constant]:
+    """Strings that end up in a message or a figure by way of a name: the string arguments of
+    the workbook's plotting functions, and the strings a loop hands to a message (in ``for
+    what, call in [("a bad value", ...), ...]`` or over a dict literal's ``.items()``, those bound
+    to a name that a message's f-string field shows). Single words are left out: they may be
+    names the code uses (``"linear"``, ``"FIXED"``)."""
+    found = [argument for node in ast.walk(tree) if isinstance(node, ast.Call) and call_name(node) in LABELLED_BY_CALL
+             for argument in node.args if isinstance(argument, ast.Constant)]
     shown = {field.id for message in messages if isinstance(message, ast.JoinedStr)
              for value in message.values if isinstance(value, ast.FormattedValue)
              for field in ast.walk(value.value) if isinstance(field, ast.Name)}
     literals = {target.id: node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
                 for target in node.targets if isinstance(target, ast.Name)}
-    found = []
     for loop in (node for node in ast.walk(tree) if isinstance(node, ast.For)):
         targets = loop.target.elts if isinstance(loop.target, ast.Tuple) else [loop.target]
         iterable, items = loop.iter, False
@@ -188,12 +198,10 @@ def loop_labels(tree: ast.AST, messages: list[ast.expr]) -> list[ast.expr]:
             rows = [row.elts if isinstance(row, ast.Tuple) else [row] for row in iterable.elts]
         else:
             continue
-        for position, target in enumerate(targets):
-            if isinstance(target, ast.Name) and target.id in shown:
-                found += [row[position] for row in rows if len(row) > position
-                          and isinstance(row[position], ast.Constant) and isinstance(row[position].value, str)
-                          and not row[position].value.isidentifier()]
-    return found
+        found += [row[position] for position, target in enumerate(targets)
+                  if isinstance(target, ast.Name) and target.id in shown for row in rows if len(row) > position]
+    return [node for node in found if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and not node.value.isidentifier()]
 
 
 def shown_text(node: ast.expr) -> str:
@@ -227,7 +235,7 @@ def offsets(source: str) -> list[int]:
     return starts
 
 
-def code_pieces(source: str, repeated: frozenset[str] = frozenset()) -> list[Piece]:
+def code_pieces(source: str, in_use: frozenset[str] = frozenset()) -> list[Piece]:
     """Comments and user-facing string texts as units; everything else kept."""
     masked = parsable(source)
     try:
@@ -236,7 +244,7 @@ def code_pieces(source: str, repeated: frozenset[str] = frozenset()) -> list[Pie
         return [Piece(source)]
     starts = offsets(masked)
     spans: list[tuple[int, int, str]] = []  # (start, end, kind) of translatable text
-    for node in message_literals(tree, repeated):
+    for node in message_literals(tree, in_use):
         begin = starts[node.lineno] + node.col_offset
         opening, text, _ = literal_text(ast.get_source_segment(masked, node) or "")
         spans.append((begin + len(opening), begin + len(opening) + len(text), "string"))
@@ -253,34 +261,36 @@ def code_pieces(source: str, repeated: frozenset[str] = frozenset()) -> list[Pie
     return [piece for piece in pieces + [Piece(source[position:])] if piece.text]
 
 
-def cell_pieces(cell, repeated: frozenset[str] = frozenset()) -> list[Piece]:
+def cell_pieces(cell, in_use: frozenset[str] = frozenset()) -> list[Piece]:
     if cell.cell_type == "markdown":
         return markdown_pieces(cell.source)
     if cell.cell_type == "code":
-        return code_pieces(cell.source, repeated)
+        return code_pieces(cell.source, in_use)
     return [Piece(cell.source)]
 
 
-def repeated_strings(nb) -> frozenset[str]:
-    """String literals that occur more than once in the notebook's code (keys, names in use)."""
-    seen: dict[str, int] = {}
+def strings_in_use(nb) -> frozenset[str]:
+    """Strings the notebook's code writes somewhere other than a message or a label (a dict
+    key looked up, a value compared): a label with such a text must stay as it is."""
+    used: set[str] = set()
     for cell in nb.cells:
         if cell.cell_type == "code":
             try:
                 tree = ast.parse(parsable(cell.source))
             except SyntaxError:
                 continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                    seen[node.value] = seen.get(node.value, 0) + 1
-    return frozenset(text for text, count in seen.items() if count > 1)
+            messages = direct_messages(tree)
+            shown = {id(part) for node in messages + labels(tree, messages) for part in ast.walk(node)}
+            used |= {node.value for node in ast.walk(tree)
+                     if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in shown}
+    return frozenset(used)
 
 
 def units(nb) -> list[Unit]:
     """Every translatable unit of a notebook, in order."""
-    repeated = repeated_strings(nb)
+    in_use = strings_in_use(nb)
     return [Unit(piece.text, piece.kind, index, cell.get("id", str(index)))
-            for index, cell in enumerate(nb.cells) for piece in cell_pieces(cell, repeated) if piece.kind]
+            for index, cell in enumerate(nb.cells) for piece in cell_pieces(cell, in_use) if piece.kind]
 
 
 # ---------------------------------------------------------------- catalogs
@@ -417,10 +427,10 @@ def translate_notebook(nb, catalog: polib.POFile, notebook: str):
     """The Chinese notebook: same cells, code and ids; texts from the catalog; no outputs."""
     table = translations(catalog)
     result = copy.deepcopy(nb)
-    repeated = repeated_strings(nb)
+    in_use = strings_in_use(nb)
     for cell in result.cells:
         cell.source = "".join(table.get(piece.text, piece.text) if piece.kind else piece.text
-                              for piece in cell_pieces(cell, repeated))
+                              for piece in cell_pieces(cell, in_use))
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         for key in ("execution",):
