@@ -57,7 +57,7 @@ def test_labels_a_loop_puts_in_a_message_are_units_but_names_and_keys_in_use_are
                       '    raise AssertionError(f"{what} must raise")\n'
                       'for scale in ["linear", "log"]:\n'
                       '    print(f"{scale} scale")\n'
-                      'cases = {"very negative": -1000}\n'
+                      'cases = {"very negative": -1000, f"case {T}": 1}\n'
                       'for name, value in cases.items():\n'
                       '    assert value, f"{name}: no value"\n'),
         new_code_cell('print(results["plain, T fitted"])\n'
@@ -66,7 +66,7 @@ def test_labels_a_loop_puts_in_a_message_are_units_but_names_and_keys_in_use_are
                       'assert "widget size" in ax.get_xlabel(), "label the x axis"\n'),
     ])
     texts = [unit.text for unit in i18n.units(nb)]
-    assert texts == ["a bad value", "{what} must raise", "{scale} scale", "very negative", "{name}: no value",
+    assert texts == ["a bad value", "{what} must raise", "{scale} scale", "very negative", "case {T}", "{name}: no value",
                      "No regularisation", "label the x axis"]
 
 

@@ -151,7 +151,7 @@ def message_literals(tree: ast.AST, in_use: frozenset[str] = frozenset()) -> lis
     """String literals a reader sees: docstrings, print texts, assert and exception messages,
     figure labels, and the labels of `labels` that the code uses nowhere else (``in_use``)."""
     found = direct_messages(tree)
-    found += [label for label in labels(tree, found) if label.value not in in_use]
+    found += [label for label in labels(tree, found) if getattr(label, "value", None) not in in_use]
     return [node for node in found if re.search(r"[A-Za-z]{2}", shown_text(node))]
 
 
@@ -173,14 +173,14 @@ def direct_messages(tree: ast.AST) -> list[ast.expr]:
     return found
 
 
-def labels(tree: ast.AST, messages: list[ast.expr]) -> list[ast.Constant]:
+def labels(tree: ast.AST, messages: list[ast.expr]) -> list[ast.expr]:
     """Strings that end up in a message or a figure by way of a name: the string arguments of
     the workbook's plotting functions, and the strings a loop hands to a message (in ``for
     what, call in [("a bad value", ...), ...]`` or over a dict literal's ``.items()``, those bound
     to a name that a message's f-string field shows). Single words are left out: they may be
     names the code uses (``"linear"``, ``"FIXED"``)."""
     found = [argument for node in ast.walk(tree) if isinstance(node, ast.Call) and call_name(node) in LABELLED_BY_CALL
-             for argument in node.args if isinstance(argument, ast.Constant)]
+             for argument in node.args]
     shown = {field.id for message in messages if isinstance(message, ast.JoinedStr)
              for value in message.values if isinstance(value, ast.FormattedValue)
              for field in ast.walk(value.value) if isinstance(field, ast.Name)}
@@ -200,8 +200,8 @@ def labels(tree: ast.AST, messages: list[ast.expr]) -> list[ast.Constant]:
             continue
         found += [row[position] for position, target in enumerate(targets)
                   if isinstance(target, ast.Name) and target.id in shown for row in rows if len(row) > position]
-    return [node for node in found if isinstance(node, ast.Constant) and isinstance(node.value, str)
-            and not node.value.isidentifier()]
+    return [node for node in found if isinstance(node, ast.JoinedStr)
+            or isinstance(node, ast.Constant) and isinstance(node.value, str) and not node.value.isidentifier()]
 
 
 def shown_text(node: ast.expr) -> str:
