@@ -108,7 +108,7 @@ lab-zh: env  ## JupyterLab in Chinese on the Chinese edition (zh/), notebook 01 
 	@echo '{"locale": "zh_CN"}' > $(LAB_ZH_SETTINGS)/@jupyterlab/translation-extension/plugin.jupyterlab-settings
 	@$(VENV)/bin/jupyter trust $(wildcard zh/*/*.ipynb) > /dev/null
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)/zh" --LabApp.user_settings_dir="$(CURDIR)/$(LAB_ZH_SETTINGS)" \
-		$(if $(filter 0,$(shell id -u)),--allow-root) notebooks/01_softmax_regression.ipynb
+		$(if $(filter 0,$(shell id -u)),--allow-root) zh/notebooks/01_softmax_regression.ipynb
 
 clean:  ## remove the environment and build outputs (not the data)
 	rm -rf $(VENV) build
