@@ -73,3 +73,16 @@ def test_no_data_files_are_tracked():
 
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     assert not [name for name in tracked if "ubyte" in name or name.endswith((".npz", ".npy", ".pt", ".pth"))]
+
+
+@pytest.mark.parametrize("target", ["lab", "lab-zh"])
+def test_make_lab_opens_a_notebook_inside_the_folder_it_serves(target):
+    """JupyterLab refuses a file to open that is not under its root_dir (named from where make runs)."""
+    import shlex
+    import subprocess
+
+    dry_run = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    command = shlex.split(dry_run[dry_run.index("jupyter lab"):].replace("\\\n", " ").splitlines()[0])
+    root = Path(re.search(r"--ServerApp.root_dir=(\S+)", " ".join(command))[1]).resolve()
+    notebook = (ROOT / command[-1]).resolve()
+    assert notebook.suffix == ".ipynb" and notebook.is_file() and notebook.is_relative_to(root), (root, notebook)
