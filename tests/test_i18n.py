@@ -49,7 +49,7 @@ def test_cells_split_into_pieces_that_rebuild_them(notebook):
         assert "".join(piece.text for piece in i18n.cell_pieces(cell)) == cell.source
 
 
-def test_labels_a_loop_puts_in_a_message_are_units_but_names_and_keys_in_use_are_not():
+def test_labels_shown_by_way_of_a_name_are_units_but_names_and_keys_in_use_are_not():
     from nbformat.v4 import new_code_cell, new_notebook
 
     nb = new_notebook(cells=[
@@ -63,11 +63,13 @@ def test_labels_a_loop_puts_in_a_message_are_units_but_names_and_keys_in_use_are
         new_code_cell('print(results["plain, T fitted"])\n'
                       'plot_curves(curves, "No regularisation")\n'
                       'ax = plot_sweep(x, y, "widget size")\n'
-                      'assert "widget size" in ax.get_xlabel(), "label the x axis"\n'),
+                      'assert "widget size" in ax.get_xlabel(), "label the x axis"\n'
+                      'titles = [f"true: {t}" for t in ys]\n'
+                      'show_images(xs, 1, 2, titles=titles)\n'),
     ])
     texts = [unit.text for unit in i18n.units(nb)]
     assert texts == ["a bad value", "{what} must raise", "{scale} scale", "very negative", "case {T}", "{name}: no value",
-                     "No regularisation", "label the x axis"]
+                     "No regularisation", "label the x axis", "true: {t}"]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)

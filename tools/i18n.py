@@ -48,9 +48,9 @@ COMMENT_MARKER = re.compile(r"^#+\s*(NBVAL_\w+|YOUR CODE HERE|CHECK \S+ \(\d+ po
 # Calls whose string arguments a reader sees: printed, raised, or drawn in a figure.
 SHOWN_BY_CALL = {"print", "bar", "barh", "title", "suptitle", "xlabel", "ylabel", "set_title", "set_xlabel", "set_ylabel",
                  "set_suptitle", "text", "annotate", "legend", "warn", "display_markdown", "Markdown"}
-SHOWN_BY_KEYWORD = {"label", "title", "xlabel", "ylabel", "labels"}
+SHOWN_BY_KEYWORD = {"label", "title", "xlabel", "ylabel", "labels", "titles"}
 # The workbook's own plotting functions whose string arguments become titles and axis labels.
-LABELLED_BY_CALL = {"plot_sweep", "plot_curves"}
+LABELLED_BY_CALL = {"plot_sweep", "plot_curves", "reliability_figure", "show_images"}
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,8 @@ def shown_strings(node: ast.AST) -> list[ast.expr]:
         return shown_strings(node.left) + shown_strings(node.right)
     if isinstance(node, (ast.List, ast.Tuple)):
         return [found for element in node.elts for found in shown_strings(element)]
+    if isinstance(node, ast.ListComp):
+        return shown_strings(node.elt)
     return []
 
 
@@ -177,15 +179,28 @@ def labels(tree: ast.AST, messages: list[ast.expr]) -> list[ast.expr]:
     """Strings that end up in a message or a figure by way of a name: the string arguments of
     the workbook's plotting functions, and the strings a loop hands to a message (in ``for
     what, call in [("a bad value", ...), ...]`` or over a dict literal's ``.items()``, those bound
-    to a name that a message's f-string field shows). Single words are left out: they may be
-    names the code uses (``"linear"``, ``"FIXED"``)."""
-    found = [argument for node in ast.walk(tree) if isinstance(node, ast.Call) and call_name(node) in LABELLED_BY_CALL
-             for argument in node.args]
+    to a name that a message's f-string field shows), also through a name assigned in the same
+    cell (``titles = [...]``, then ``show_images(..., titles=titles)``). Single words are left
+    out: they may be names the code uses (``"linear"``, ``"FIXED"``). Texts inside an f-string's
+    fields (``f"{'accuracy':>9}"``) stay English: before Python 3.12 their positions in the
+    source are not reliable."""
+    literals = {target.id: node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                for target in node.targets if isinstance(target, ast.Name)}
+
+    def strings(value: ast.expr) -> list[ast.expr]:
+        return shown_strings(literals.get(value.id, value) if isinstance(value, ast.Name) else value)
+
+    found = []
+    for call in (node for node in ast.walk(tree) if isinstance(node, ast.Call)):
+        shown_arguments = [keyword.value for keyword in call.keywords if keyword.arg in SHOWN_BY_KEYWORD]
+        if call_name(call) in LABELLED_BY_CALL:
+            found += [string for argument in call.args for string in strings(argument)]
+        elif call_name(call) in SHOWN_BY_CALL:
+            shown_arguments += call.args
+        found += [string for argument in shown_arguments if isinstance(argument, ast.Name) for string in strings(argument)]
     shown = {field.id for message in messages if isinstance(message, ast.JoinedStr)
              for value in message.values if isinstance(value, ast.FormattedValue)
              for field in ast.walk(value.value) if isinstance(field, ast.Name)}
-    literals = {target.id: node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                for target in node.targets if isinstance(target, ast.Name)}
     for loop in (node for node in ast.walk(tree) if isinstance(node, ast.For)):
         targets = loop.target.elts if isinstance(loop.target, ast.Tuple) else [loop.target]
         iterable, items = loop.iter, False
