@@ -204,3 +204,9 @@ def test_chinese_exercises_are_generated_from_the_chinese_solutions(tmp_path):
     for path in written:
         assert path.read_text(encoding="utf-8") == (i18n.ZH_DIR / "exercises" / path.name).read_text(encoding="utf-8")
         assert read(path).metadata["workbook_assignment"]["id"] == path.stem  # graded as the English assignment
+
+
+def test_a_message_after_a_non_ascii_character_is_cut_where_it_starts():
+    """ast counts columns in bytes: "±" before a message must not shift it."""
+    pieces = i18n.code_pieces('x = "±"; print("after ± sign")\n')
+    assert [piece.text for piece in pieces if piece.kind] == ["after ± sign"]

@@ -260,7 +260,8 @@ def code_pieces(source: str, in_use: frozenset[str] = frozenset()) -> list[Piece
     starts = offsets(masked)
     spans: list[tuple[int, int, str]] = []  # (start, end, kind) of translatable text
     for node in message_literals(tree, in_use):
-        begin = starts[node.lineno] + node.col_offset
+        line = masked.splitlines()[node.lineno - 1]
+        begin = starts[node.lineno] + len(line.encode()[:node.col_offset].decode())  # ast counts bytes
         opening, text, _ = literal_text(ast.get_source_segment(masked, node) or "")
         spans.append((begin + len(opening), begin + len(opening) + len(text), "string"))
     for token in tokenize.generate_tokens(io.StringIO(masked).readline):
