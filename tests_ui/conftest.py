@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from utils.messages import LANGUAGE_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "build" / "ui"
 BOOK_HTML = ROOT / "build" / "book" / "_build" / "html"
@@ -108,20 +110,24 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lab_zh(tmp_path_factory):
-    """Like `lab`, in Chinese (locale zh_CN, as `make lab-zh`), over a copy of zh/notebooks and zh/exercises."""
+    """Like `lab`, in Chinese (locale zh_CN, as `make lab-zh`), over a copy of zh/notebooks and
+    zh/exercises without the folders' .workbook-language files, as a student who downloaded the
+    notebooks alone has them: utils must take the language from the notebook JupyterLab runs."""
     settings = dict(LAB_SETTINGS, **{"@jupyterlab/translation-extension/plugin.jupyterlab-settings":
                                      {"locale": "zh_CN"}})
-    with lab_server(tmp_path_factory.mktemp("lab-zh"), ROOT / "zh", settings) as server:
+    with lab_server(tmp_path_factory.mktemp("lab-zh"), ROOT / "zh", settings, leave_out=(LANGUAGE_FILE,)) as server:
         yield server
 
 
 @contextlib.contextmanager
-def lab_server(home: Path, source: Path, settings: dict):
-    """Run JupyterLab in `home` over copies of source/notebooks and source/exercises; yield (base, token)."""
+def lab_server(home: Path, source: Path, settings: dict, leave_out: tuple[str, ...] = ()):
+    """Run JupyterLab in `home` over copies of source/notebooks and source/exercises (without the
+    files named in `leave_out`); yield (base, token)."""
     served = home / "root"
     for folder in ("notebooks", "exercises"):
         if (source / folder).is_dir():
-            shutil.copytree(source / folder, served / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+            shutil.copytree(source / folder, served / folder,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", *leave_out))
     for name, values in settings.items():
         path = home / "settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """The Chinese edition in JupyterLab with the zh_CN locale (as `make lab-zh`): the menus are in
-Chinese, a fully translated notebook runs clean through the Chinese Kernel menu, and its
-Chinese text is drawn with real CJK glyphs, not boxes. Screenshot: build/ui/zh-<notebook>.png.
+Chinese, a notebook runs clean through the Chinese Kernel menu, what utils prints in it is in
+Chinese (found from the notebook's metadata: the served copy has no .workbook-language file),
+and its Chinese text is drawn with real CJK glyphs, not boxes. Screenshot: build/ui/zh-<notebook>.png.
 
 Nothing here depends on English menu text: the Kernel menu is found by its Chinese label and
 its item by the JupyterLab command id (`data-command`).
@@ -15,7 +16,8 @@ from conftest import ROOT
 from test_lab import (CELLS, RECORD_FRAMES, RUN_ALL_MS, RUN_FINISHED, RUN_STATE, STEP_MS, error_outputs,
                       open_notebook, shut_down)
 
-NOTEBOOK = "notebooks/02_numerical_stability.ipynb"  # fully translated, and quick to run
+NOTEBOOK = "notebooks/03_fashion_mnist.ipynb"  # quick to run, and prints through utils (its data check)
+UTILS_IN_CHINESE = "数据：真实的Fashion-MNIST"  # utils.data.describe() in a Chinese notebook
 RESTART_RUN_ALL = "runmenu:restart-and-run-all"  # the Kernel menu's item (notebook:restart-run-all runs it)
 MENU_BAR = ".lm-MenuBar-itemLabel"
 # Draw characters on a canvas in the font of the notebook's text: different CJK characters must
@@ -83,6 +85,8 @@ def test_chinese_notebook_runs_in_chinese_jupyterlab(browser, lab_zh, screenshot
         assert [cell["count"] for cell in code] == list(range(1, len(code) + 1)), \
             f"{path.name}: not every cell ran, in order, in the fresh kernel"
         assert not error_outputs(cells), f"{path.name}: " + "; ".join(error_outputs(cells))
+        assert any(UTILS_IN_CHINESE in cell["text"] for cell in code), \
+            f"{path.name}: utils did not print in Chinese in JupyterLab (no '{UTILS_IN_CHINESE}' in any output)"
 
         page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").first.scroll_into_view_if_needed()
         page.screenshot(path=screenshots / f"zh-{path.stem}.png")
