@@ -151,7 +151,7 @@ def call_name(call: ast.Call) -> str:
 
 def message_literals(tree: ast.AST, in_use: frozenset[str] = frozenset()) -> list[ast.expr]:
     """String literals a reader sees: docstrings, print texts, assert and exception messages,
-    figure labels, and the labels of `labels` that the code uses nowhere else (``in_use``)."""
+    figure labels, and the `labels` whose text the notebook's code uses nowhere else (``in_use``)."""
     found = direct_messages(tree)
     found += [label for label in labels(tree, found) if getattr(label, "value", None) not in in_use]
     return [node for node in found if re.search(r"[A-Za-z]{2}", shown_text(node))]
@@ -176,17 +176,21 @@ def direct_messages(tree: ast.AST) -> list[ast.expr]:
 
 
 def labels(tree: ast.AST, messages: list[ast.expr]) -> list[ast.expr]:
-    """Strings that end up in a message or a figure by way of a name: the string arguments of
-    the workbook's plotting functions, and the strings a loop hands to a message (in ``for
-    what, call in [("a bad value", ...), ...]`` or over a dict literal's ``.items()``, those bound
-    to a name that a message's f-string field shows), also through a name assigned in the same
-    cell (``titles = [...]``, then ``show_images(..., titles=titles)``). Single words are left
-    out: they may be names the code uses (``"linear"``, ``"FIXED"``). Texts inside an f-string's
-    fields (``f"{'accuracy':>9}"``) stay English: before Python 3.12 their positions in the
-    source are not reliable."""
+    """Strings that reach a message or a figure by way of a name or a helper: see `call_labels`
+    and `loop_labels`. Single words are left out: they may be names the code uses (``"linear"``,
+    ``"FIXED"``). Texts inside an f-string's fields (``f"{'accuracy':>9}"``) stay English:
+    before Python 3.12 their positions in the source are not reliable."""
     literals = {target.id: node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
                 for target in node.targets if isinstance(target, ast.Name)}
+    found = call_labels(tree, literals) + loop_labels(tree, messages, literals)
+    return [node for node in found if isinstance(node, ast.JoinedStr)
+            or isinstance(node, ast.Constant) and isinstance(node.value, str) and not node.value.isidentifier()]
 
+
+def call_labels(tree: ast.AST, literals: dict[str, ast.expr]) -> list[ast.expr]:
+    """The string arguments of the workbook's plotting functions, and the strings a shown
+    argument holds through a name assigned in the cell (``titles = [...]``, then
+    ``show_images(..., titles=titles)``)."""
     def strings(value: ast.expr) -> list[ast.expr]:
         return shown_strings(literals.get(value.id, value) if isinstance(value, ast.Name) else value)
 
@@ -198,9 +202,16 @@ def labels(tree: ast.AST, messages: list[ast.expr]) -> list[ast.expr]:
         elif call_name(call) in SHOWN_BY_CALL:
             shown_arguments += call.args
         found += [string for argument in shown_arguments if isinstance(argument, ast.Name) for string in strings(argument)]
+    return found
+
+
+def loop_labels(tree: ast.AST, messages: list[ast.expr], literals: dict[str, ast.expr]) -> list[ast.expr]:
+    """The strings a loop hands to a message: in ``for what, call in [("a bad value", ...), ...]``
+    (or over a dict literal's ``.items()``), those bound to a name a message's f-string shows."""
     shown = {field.id for message in messages if isinstance(message, ast.JoinedStr)
              for value in message.values if isinstance(value, ast.FormattedValue)
              for field in ast.walk(value.value) if isinstance(field, ast.Name)}
+    found = []
     for loop in (node for node in ast.walk(tree) if isinstance(node, ast.For)):
         targets = loop.target.elts if isinstance(loop.target, ast.Tuple) else [loop.target]
         iterable, items = loop.iter, False
@@ -215,8 +226,7 @@ def labels(tree: ast.AST, messages: list[ast.expr]) -> list[ast.expr]:
             continue
         found += [row[position] for position, target in enumerate(targets)
                   if isinstance(target, ast.Name) and target.id in shown for row in rows if len(row) > position]
-    return [node for node in found if isinstance(node, ast.JoinedStr)
-            or isinstance(node, ast.Constant) and isinstance(node.value, str) and not node.value.isidentifier()]
+    return found
 
 
 def shown_text(node: ast.expr) -> str:
