@@ -80,8 +80,6 @@ CHINESE = Edition(
                  "或者运行`make lab-zh`，再运行这个单元格来拖动滑块。*"),
     helper_figures={"train": "训练曲线：每轮之后的训练损失、训练准确率和测试准确率"})
 EDITIONS = {edition.language: edition for edition in (ENGLISH, CHINESE)}
-WIDGET_NOTE = ENGLISH.widget_note
-HELPER_FIGURES = ENGLISH.helper_figures
 
 
 def readme_section(readme: str, heading: str, name: str = "README.md") -> str:

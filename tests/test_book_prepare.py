@@ -24,7 +24,7 @@ def figure_cell(source):
     ("ax.set_title('Pixel values')\nfig.suptitle(\"All images\")", "Here:", "Figure: Pixel values; All images"),
     ("plot_confusion_matrix(m, names, title='Confusion matrix')", "", "Figure: Confusion matrix"),
     ("ax.set_title(f'epoch {n}')", "The loss falls. A gallery of the errors:", "Figure: A gallery of the errors"),
-    ("history = train(net, data)", "Numbers vary.", prepare.HELPER_FIGURES["train"]),
+    ("history = train(net, data)", "Numbers vary.", prepare.ENGLISH.helper_figures["train"]),
     ("show(x)", "", "Figure of 01_demo"),
 ])
 def test_alt_text_comes_from_a_comment_the_titles_or_the_sentence_before(source, markdown, expected):
@@ -44,7 +44,7 @@ def test_every_figure_gets_alt_text_and_widgets_become_a_note(tmp_path):
     prepare.prepare_notebook(source, target)
     copy = nbformat.read(target, as_version=4)
     assert copy.cells[1].metadata["mystnb"]["image"]["alt"] == "Figure: The loss per epoch"
-    assert copy.cells[2].outputs[0]["data"] == {"text/markdown": prepare.WIDGET_NOTE}
+    assert copy.cells[2].outputs[0]["data"] == {"text/markdown": prepare.ENGLISH.widget_note}
     assert "widgets" not in copy.metadata
     assert nbformat.read(source, as_version=4).metadata["widgets"] == {"state": {}}, "the original changed"
 

@@ -267,11 +267,10 @@ def code_pieces(source: str, in_use: frozenset[str] = frozenset()) -> list[Piece
         tree = ast.parse(masked)
     except SyntaxError:
         return [Piece(source)]
-    starts = offsets(masked)
+    starts, lines = offsets(masked), masked.splitlines()
     spans: list[tuple[int, int, str]] = []  # (start, end, kind) of translatable text
     for node in message_literals(tree, in_use):
-        line = masked.splitlines()[node.lineno - 1]
-        begin = starts[node.lineno] + len(line.encode()[:node.col_offset].decode())  # ast counts bytes
+        begin = starts[node.lineno] + len(lines[node.lineno - 1].encode()[:node.col_offset].decode())  # ast counts bytes
         opening, text, _ = literal_text(ast.get_source_segment(masked, node) or "")
         spans.append((begin + len(opening), begin + len(opening) + len(text), "string"))
     for token in tokenize.generate_tokens(io.StringIO(masked).readline):
